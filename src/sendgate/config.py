@@ -1,0 +1,179 @@
+"""Settings: a TOML file, then `SENDGATE_*` environment variables, then flags.
+
+Precedence (highest first): command-line flags, environment, TOML file, defaults.
+Nested keys use `.` in TOML tables and `__` in the environment, for example
+`SENDGATE_LIMITS__PERSONAL_MONTHLY=500`. Unknown keys are errors, and every error
+names the key (`invalid configuration: limits.warn_ratio: …`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sendgate.errors import ConfigError
+
+FailureMode = Literal["fail_open", "fail_closed"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LimitsSettings(_Section):
+    """Monthly quota of messages to people who have not replied."""
+
+    personal_monthly: int = Field(200, ge=0, le=10_000_000)
+    business_monthly: int = Field(2000, ge=0, le=10_000_000)
+    username_monthly: int = Field(50, ge=0, le=10_000_000)
+    warn_ratio: float = Field(0.8, gt=0, le=1)
+    conversation_window_days: int = Field(30, ge=1, le=3650)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class BusinessSettings(_Section):
+    """Business messaging tiers."""
+
+    tiers: list[int] = Field(default_factory=lambda: [250, 1000, 10000, 100000, 0])
+    flagged_downgrade_days: int = Field(7, ge=0, le=365)
+
+    @field_validator("tiers")
+    @classmethod
+    def _ascending(cls, tiers: list[int]) -> list[int]:
+        if not tiers:
+            raise ValueError("needs at least one tier")
+        finite = tiers[:-1] if tiers[-1] == 0 else tiers
+        if any(t <= 0 for t in finite):
+            raise ValueError("tiers are positive; only the last may be 0 (unlimited)")
+        if any(b <= a for a, b in zip(finite, finite[1:], strict=False)):
+            raise ValueError("tiers must be strictly ascending")
+        return tiers
+
+
+class RedisSettings(_Section):
+    """How the sidecar talks to Redis and when it gives up on it."""
+
+    # Budget for one Redis round trip; the caller's gRPC deadline shortens it further.
+    timeout_ms: int = Field(100, ge=1, le=60_000)
+    connect_timeout_ms: int = Field(1000, ge=1, le=60_000)
+    max_connections: int = Field(64, ge=1, le=10_000)
+    # Consecutive failures that open the circuit breaker, and how long it stays open.
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    breaker_open_ms: int = Field(1000, ge=10, le=600_000)
+    health_interval_ms: int = Field(1000, ge=50, le=60_000)
+
+
+class Settings(BaseSettings):
+    """Every setting of a sendgate process. See README for the table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SENDGATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    redis_url: str = ""
+    grpc_address: str = "127.0.0.1:50051"
+    metrics_address: str = "0.0.0.0:9464"
+    failure_mode: FailureMode = "fail_open"
+    allow_client_time: bool = False
+    enforce: bool = True
+    # Start even when Redis may evict keys (an evicted counter hands out a fresh quota).
+    allow_evicting_redis: bool = False
+    # Embedded Redis only: keep its data (AOF) in this folder; empty = a temporary folder.
+    embedded_redis_dir: str = ""
+    shutdown_grace_seconds: float = Field(5.0, ge=0, le=300)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # message_id replays are recognised for at least this long.
+    idempotency_hours: int = Field(25, ge=24, le=24 * 30)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    business: BusinessSettings = Field(default_factory=BusinessSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if value and not value.startswith(schemes):
+            raise ValueError(f"must start with one of {', '.join(schemes)}")
+        return value
+
+    @field_validator("grpc_address", "metrics_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("must be HOST:PORT")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def _describe(exc: ValidationError, origin: str) -> ConfigError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "config"
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+    return ConfigError(key, f"{msg} (from {origin})")
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build the settings, raising ConfigError naming the first bad key.
+
+    `config_file` defaults to $SENDGATE_CONFIG; `overrides` are command-line flags
+    (None values are ignored).
+    """
+    path = config_file or os.environ.get("SENDGATE_CONFIG") or None
+    origin = "environment or flags"
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError("config", f"file not found: {path}")
+        try:
+            tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
+        origin = f"{path}, environment or flags"
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    kwargs = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        loaded = _FileSettings(**kwargs)
+    except ValidationError as exc:
+        raise _describe(exc, origin) from exc
+    return Settings.model_construct(**dict(loaded))

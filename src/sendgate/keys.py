@@ -1,0 +1,35 @@
+"""Every Redis key sendgate writes, built by pure functions in one place.
+
+All keys of one account share the hash tag `{<account>}` so that each Lua script
+touches a single Redis Cluster slot. Scripts receive the account's base key
+(`sg:{acct}:`) and append the suffixes below; they never build another account's key.
+
+Suffixes under an account's base (written by the Lua scripts):
+    a          hash: account record (kind, verification, exception allowance, ban)
+    in         zset: who wrote to this account and when (conversation window)
+    q:<YYYYMM> hash: this month's unreplied usage and per-recipient counted messages
+    m:<day>    hash: message_id -> original decision, two days kept (idempotency)
+"""
+
+from __future__ import annotations
+
+PREFIX = "sg:"
+# The enforcement event stream read by trust-and-safety tooling (bounded, XADD MAXLEN ~).
+EVENTS_STREAM = "sendgate:events"
+
+_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
+
+
+def escape(account: str) -> str:
+    """Escape the characters that would break or move the hash tag."""
+    return account.translate(_ESCAPES)
+
+
+def account_base(account: str) -> str:
+    """The key prefix shared by every key of `account` (one cluster slot)."""
+    return f"{PREFIX}{{{escape(account)}}}:"
+
+
+def account_key(account: str) -> str:
+    """The account record; passed as KEYS[1] so cluster clients route by its slot."""
+    return account_base(account) + "a"

@@ -1,0 +1,137 @@
+"""Prometheus metrics (SPEC §4) and the HTTP listener that serves them.
+
+Labels never carry an account id: only decisions, reasons, limits, flags, modes,
+error kinds and gRPC method names, all from small fixed sets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from sendgate.domain import LIMIT_LABELS, SendDecision
+
+# Sub-millisecond resolution where a sidecar's latency lives, up to the slow tail.
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+
+
+class Metrics:
+    """Every sendgate metric, on a registry of its own (several servers per process in tests)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter(
+            "sendgate_decisions_total", "CanSend decisions.", ["decision", "reason"], registry=r
+        )
+        self.limit_hits = Counter(
+            "sendgate_limit_hits_total", "Messages that hit a limit.", ["limit"], registry=r
+        )
+        self.flags_raised = Counter(
+            "sendgate_flags_raised_total", "Flags raised on accounts.", ["flag"], registry=r
+        )
+        self.degraded_decisions = Counter(
+            "sendgate_degraded_decisions_total",
+            "Decisions made without Redis by the failure policy.",
+            ["mode"],
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "sendgate_redis_errors_total", "Failed Redis calls.", ["kind"], registry=r
+        )
+        self.redis_call_seconds = Histogram(
+            "sendgate_redis_call_seconds", "Redis round trips.", buckets=LATENCY_BUCKETS,
+            registry=r,
+        )  # fmt: skip
+        labels = ["grpc_type", "grpc_service", "grpc_method"]
+        self.grpc_started = Counter(
+            "grpc_server_started_total", "RPCs started on the server.", labels, registry=r
+        )
+        self.grpc_handled = Counter(
+            "grpc_server_handled_total", "RPCs completed on the server.",
+            [*labels, "grpc_code"], registry=r,
+        )  # fmt: skip
+        self.grpc_seconds = Histogram(
+            "grpc_server_handling_seconds", "RPC handling time on the server.",
+            labels, buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        for mode in ("fail_open", "fail_closed"):
+            self.degraded_decisions.labels(mode)
+        for label in LIMIT_LABELS.values():
+            self.limit_hits.labels(label)
+        for flag in ("quality_low", "bulk_suspected", "ban_evasion"):
+            self.flags_raised.labels(flag)
+
+    # DecisionObserver
+    def decided(self, decision: SendDecision, *, recorded: bool) -> None:
+        self.decisions.labels(decision.decision.name.lower(), decision.reason.name.lower()).inc()
+        if recorded:
+            label = LIMIT_LABELS.get(decision.reason)
+            if label is not None:
+                self.limit_hits.labels(label).inc()
+
+    def degraded(self, mode: str) -> None:
+        self.degraded_decisions.labels(mode).inc()
+
+    # StoreObserver
+    def redis_call(self, seconds: float) -> None:
+        self.redis_call_seconds.observe(seconds)
+
+    def redis_error(self, kind: str) -> None:
+        self.redis_errors.labels(kind).inc()
+
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def http_app(metrics: Metrics, ready: Callable[[], bool]) -> WSGIApp:
+    """/metrics for Prometheus, /healthz (ready: Redis reachable), /livez (process up)."""
+    prom = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in ("/healthz", "/readyz"):
+            ok = ready()
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "text/plain")])  # fmt: skip
+            return [b"ok\n" if ok else b"redis unavailable\n"]
+        if path == "/livez":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        return prom(environ, start_response)  # type: ignore[no-any-return]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Scrapes are not worth a log line each."""
+
+
+class MetricsServer:
+    """The HTTP listener on metrics_address, in a daemon thread."""
+
+    def __init__(self, host: str, port: int, app: WSGIApp) -> None:
+        self._httpd = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="sendgate-metrics", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

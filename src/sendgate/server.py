@@ -1,0 +1,214 @@
+"""The server's lifecycle: start Redis (embedded or not), serve gRPC and metrics, stop.
+
+Shutdown order (grpc examples): health NOT_SERVING → server.stop(grace) → close
+Redis → stop the embedded Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import grpc
+from redis.exceptions import RedisError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sendgate.config import Settings
+from sendgate.embedded_redis import RedisProcess
+from sendgate.errors import BackendError, StartupError
+from sendgate.gate import Gate
+from sendgate.interceptor import MetricsInterceptor
+from sendgate.metrics import Metrics, MetricsServer, http_app
+from sendgate.service import SendGateAdminService, SendGateService
+from sendgate.store.redis_store import RedisStore
+from sendgate.v1 import sendgate_pb2 as pb
+from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
+
+log = logging.getLogger("sendgate.server")
+
+SENDGATE = pb.DESCRIPTOR.services_by_name["SendGate"].full_name
+ADMIN = pb.DESCRIPTOR.services_by_name["SendGateAdmin"].full_name
+# Always SERVING while the process runs: a liveness probe must not restart the
+# sidecar because Redis is down (readiness uses "" and the service names).
+LIVENESS = "sendgate.liveness"
+_STARTUP_WAIT_S = 10.0
+
+GRPC_OPTIONS = [
+    # A second process must not silently share our port.
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.max_concurrent_streams", 1000),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class SendGateServer:
+    """One sidecar: gRPC server, metrics listener, Redis store, optional embedded Redis."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.embedded: RedisProcess | None = None
+        self.store: RedisStore | None = None
+        self.gate: Gate | None = None
+        self.health = health.aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._ready = False
+        self.grpc_port = 0
+        self.metrics_port = 0
+
+    @property
+    def redis_url(self) -> str:
+        return self.embedded.url if self.embedded else self.settings.redis_url
+
+    async def start(self) -> None:
+        """Start everything, or raise StartupError with what went wrong."""
+        s = self.settings
+        try:
+            await self._start_redis()
+            assert self.store is not None
+            self.gate = Gate(s, self.store, self.metrics)
+            await self._start_grpc()
+            host, port = split_address(s.metrics_address)
+            self._metrics_server = MetricsServer(host, port, http_app(self.metrics, self.ready))
+            self._metrics_server.start()
+            self.metrics_port = self._metrics_server.port
+        except OSError as exc:
+            await self.stop(0)
+            raise StartupError(f"cannot listen: {exc}") from exc
+        except BaseException:
+            await self.stop(0)
+            raise
+        await self._set_serving(True)
+        self._monitor = asyncio.create_task(self._watch_redis(), name="sendgate-redis-health")
+        log.info(
+            "sendgate serving",
+            extra={
+                "grpc_address": f"{split_address(s.grpc_address)[0]}:{self.grpc_port}",
+                "metrics_address": f"{split_address(s.metrics_address)[0]}:{self.metrics_port}",
+                "redis": "embedded" if self.embedded else "external",
+                "failure_mode": s.failure_mode,
+                "enforce": s.enforce,
+                "allow_client_time": s.allow_client_time,
+            },
+        )
+
+    async def _start_redis(self) -> None:
+        s = self.settings
+        if not s.redis_url:
+            self.embedded = RedisProcess(data_dir=s.embedded_redis_dir or None)
+            await asyncio.to_thread(self.embedded.start)
+            log.info(
+                "embedded redis started",
+                extra={"redis_url": self.embedded.url, "pid": self.embedded.pid,
+                       "redis_server": self.embedded.executable},
+            )  # fmt: skip
+        self.store = RedisStore.from_url(
+            self.redis_url,
+            connect_timeout_s=s.redis.connect_timeout_ms / 1000,
+            max_connections=s.redis.max_connections,
+            observer=self.metrics,
+        )
+        deadline = time.monotonic() + _STARTUP_WAIT_S
+        while True:
+            try:
+                await self.store.prepare(allow_evicting=s.allow_evicting_redis)
+                return
+            except (ConnectionError, OSError, TimeoutError, RedisError) as exc:
+                if time.monotonic() > deadline:
+                    raise StartupError(f"redis unreachable at start-up: {exc}") from exc
+                log.warning("waiting for redis", extra={"error": str(exc)})
+                await asyncio.sleep(0.5)
+
+    async def _start_grpc(self) -> None:
+        s = self.settings
+        assert self.gate is not None
+        server = grpc.aio.server(
+            interceptors=[MetricsInterceptor(self.metrics)], options=GRPC_OPTIONS
+        )
+        pb_grpc.add_SendGateServicer_to_server(
+            SendGateService(self.gate, s.allow_client_time), server
+        )
+        pb_grpc.add_SendGateAdminServicer_to_server(SendGateAdminService(), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SENDGATE, ADMIN, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self._server = server
+        try:
+            self.grpc_port = server.add_insecure_port(s.grpc_address)
+        except RuntimeError as exc:
+            raise StartupError(f"cannot listen on {s.grpc_address}: {exc}") from exc
+        await server.start()
+
+    def ready(self) -> bool:
+        return self._ready
+
+    async def _set_serving(self, serving: bool) -> None:
+        self._ready = serving
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SENDGATE, ADMIN):
+            await self.health.set(name, status)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _watch_redis(self) -> None:
+        """Ping Redis; health follows reachability, and a good ping closes the breaker."""
+        assert self.store is not None and self.gate is not None
+        interval = self.settings.redis.health_interval_ms / 1000
+        budget = min(interval, self.settings.redis.connect_timeout_ms / 1000)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.store.ping(budget)
+            except BackendError as exc:
+                if self._ready:
+                    log.error("redis unreachable", extra={"error": str(exc)})
+                    await self._set_serving(False)
+                continue
+            self.gate.breaker.success()
+            if not self._ready:
+                log.info("redis reachable again")
+                await self._set_serving(True)
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, drain RPCs, close Redis, stop embedded Redis."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
+        await self.health.enter_graceful_shutdown()
+        self._ready = False
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+            self._metrics_server = None
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.close)
+            self.embedded = None
+        log.info("sendgate stopped")

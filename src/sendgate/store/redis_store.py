@@ -1,0 +1,264 @@
+"""The Redis side of every decision: one script call per account slot.
+
+This module is the only one that knows Redis commands. Redis errors are mapped
+to `sendgate.errors.BackendError` here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from sendgate import keys
+from sendgate.domain import (
+    AccountKind,
+    Decision,
+    Reason,
+    SendDecision,
+    SendRequest,
+    Usage,
+    Warning,
+)
+from sendgate.errors import BackendError, StartupError
+from sendgate.months import MonthTable
+from sendgate.store.scripts import SCRIPT_NAMES, LuaScript, script
+
+# Policies that may evict sendgate's keys: every key has a TTL, so volatile-* evict too.
+_SAFE_POLICIES = frozenset({"noeviction"})
+
+
+class StoreObserver(Protocol):
+    """Receives the timing and failures of Redis calls (metrics)."""
+
+    def redis_call(self, seconds: float) -> None: ...
+
+    def redis_error(self, kind: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaParams:
+    """The policy numbers a decision script needs, pre-rendered as arguments."""
+
+    personal_monthly: int
+    business_monthly: int
+    username_monthly: int
+    warn_bp: int
+    window_ms: int
+    idempotency_ms: int
+    enforce: bool
+
+
+def message_key(message_id: str) -> str:
+    """A short fixed-size key for a message_id (72-bit hash; per sender, per day)."""
+    digest = hashlib.blake2b(message_id.encode(), digest_size=9).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _classify(exc: BaseException) -> BackendError:
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, TimeoutError | rexc.TimeoutError):
+        return BackendError("timeout", "no answer within the budget")
+    if isinstance(exc, rexc.ConnectionError | OSError):
+        return BackendError("connection", str(exc) or type(exc).__name__)
+    if isinstance(exc, rexc.ResponseError):
+        text = str(exc)
+        kind = "oom" if text.startswith("OOM") else "response"
+        return BackendError(kind, text)
+    return BackendError("other", f"{type(exc).__name__}: {exc}")
+
+
+def make_client(url: str, connect_timeout_s: float, max_connections: int) -> Any:
+    """A redis.asyncio client for `url` (standalone, unix socket or cluster).
+
+    Client retries are off: a reply lost after the script ran would otherwise run it
+    again. Retrying is the caller's choice, made safe by message_id idempotency.
+    """
+    common: dict[str, Any] = {
+        "retry": Retry(NoBackoff(), 0),
+        "socket_connect_timeout": connect_timeout_s,
+        "decode_responses": False,
+    }
+    if not url.startswith("unix://"):
+        common["socket_keepalive"] = True
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        plain = url.replace("+cluster", "", 1)
+        return RedisCluster.from_url(plain, max_connections=max_connections, **common)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=None, **common
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+class RedisStore:
+    """Runs sendgate's Lua scripts; every method maps Redis faults to BackendError."""
+
+    def __init__(self, client: Any, observer: StoreObserver | None = None) -> None:
+        self._client = client
+        self._observer = observer
+        self._scripts: dict[str, LuaScript] = {name: script(name) for name in SCRIPT_NAMES}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        connect_timeout_s: float = 1.0,
+        max_connections: int = 64,
+        observer: StoreObserver | None = None,
+    ) -> RedisStore:
+        return cls(make_client(url, connect_timeout_s, max_connections), observer)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # ------------------------------------------------------------ start-up
+
+    async def prepare(self, *, allow_evicting: bool) -> None:
+        """Check the eviction policy and register the scripts (start-up)."""
+        info = await self._client.info("memory")
+        policy = info.get("maxmemory_policy", b"noeviction")
+        policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+        if policy not in _SAFE_POLICIES and not allow_evicting:
+            raise StartupError(
+                f"redis maxmemory-policy is {policy!r}: evicted counters would hand out fresh "
+                "quotas; set it to noeviction or start with allow_evicting_redis = true"
+            )
+        await self.load_scripts()
+
+    async def load_scripts(self) -> None:
+        for s in self._scripts.values():
+            sha = await self._client.script_load(s.source)
+            sha = sha.decode() if isinstance(sha, bytes) else sha
+            if sha != s.sha:
+                raise StartupError(f"redis returned sha {sha} for script {s.name}, expected {s.sha}")
+
+    # ------------------------------------------------------------ calls
+
+    async def _call(self, budget_s: float, run: Callable[[], Awaitable[Any]]) -> Any:
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget_s):
+                try:
+                    return await run()
+                except rexc.NoScriptError:
+                    # Redis restarted or its scripts were flushed; the script did not run.
+                    await self.load_scripts()
+                    return await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            err = _classify(exc)
+            if self._observer is not None:
+                self._observer.redis_error(err.kind)
+            raise err from exc
+        finally:
+            if self._observer is not None:
+                self._observer.redis_call(time.perf_counter() - start)
+
+    def _evalsha(self, name: str, key: str, args: Sequence[str | int]) -> Awaitable[Any]:
+        return self._client.evalsha(self._scripts[name].sha, 1, key, *args)  # type: ignore[no-any-return]
+
+    async def ping(self, budget_s: float) -> None:
+        await self._call(budget_s, self._client.ping)
+
+    @staticmethod
+    def _send_args(req: SendRequest, p: QuotaParams, months: MonthTable) -> list[str | int]:
+        return [
+            req.at_ms, req.recipient, message_key(req.message_id), int(req.via),
+            1 if req.dry_run else 0, 1 if p.enforce else 0,
+            p.personal_monthly, p.business_monthly, p.username_monthly, p.warn_bp,
+            p.window_ms, p.idempotency_ms, *months.args(),
+        ]  # fmt: skip
+
+    async def can_send(
+        self, req: SendRequest, params: QuotaParams, months: MonthTable, budget_s: float
+    ) -> SendDecision:
+        """Decide and count on the sender's slot (the recipient's side is `note_inbound`)."""
+        args = self._send_args(req, params, months)
+        raw = await self._call(
+            budget_s, lambda: self._evalsha("can_send", keys.account_key(req.sender), args)
+        )
+        return _decision(raw)
+
+    async def note_inbound(
+        self, account: str, writer: str, at_ms: int, window_ms: int, months: MonthTable,
+        budget_s: float,
+    ) -> int:
+        """`writer` wrote to `account`: open the conversation, refund. Returns the refund."""
+        args = [at_ms, writer, window_ms, *months.args()]
+        raw = await self._call(
+            budget_s, lambda: self._evalsha("note_inbound", keys.account_key(account), args)
+        )
+        return int(raw)
+
+    async def usage(
+        self, account: str, at_ms: int, params: QuotaParams, months: MonthTable, budget_s: float
+    ) -> Usage:
+        args = [at_ms, params.personal_monthly, params.business_monthly,
+                params.username_monthly, *months.args()]  # fmt: skip
+        raw = await self._call(
+            budget_s, lambda: self._evalsha("usage", keys.account_key(account), args)
+        )
+        used, limit, resets_at, uused, ulimit, kind = (int(v) for v in raw)
+        return Usage(used, limit, resets_at, uused, ulimit, AccountKind(kind))
+
+    async def can_send_many(
+        self, items: Sequence[tuple[SendRequest, MonthTable]], params: QuotaParams,
+        budget_s: float,
+    ) -> list[SendDecision]:
+        """Decide many messages in one pipeline round trip, in request order."""
+
+        async def run() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for req, months in items:
+                pipe.evalsha(
+                    self._scripts["can_send"].sha, 1, keys.account_key(req.sender),
+                    *self._send_args(req, params, months),
+                )  # fmt: skip
+            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
+
+        raws = await self._call(budget_s, run)
+        return [_decision(raw) for raw in raws]
+
+    async def note_inbound_many(
+        self, notes: Sequence[tuple[str, str, int, MonthTable]], window_ms: int, budget_s: float
+    ) -> None:
+        """Several (account, writer, at_ms, months) notes in one pipeline round trip."""
+        if not notes:
+            return
+
+        async def run() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for account, writer, at_ms, months in notes:
+                pipe.evalsha(
+                    self._scripts["note_inbound"].sha, 1, keys.account_key(account),
+                    at_ms, writer, window_ms, *months.args(),
+                )  # fmt: skip
+            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
+
+        await self._call(budget_s, run)
+
+
+def _decision(raw: Sequence[Any]) -> SendDecision:
+    d, r, c, used, limit, resets_at, uused, ulimit, w, retry, dup, kind = (int(v) for v in raw)
+    return SendDecision(
+        decision=Decision(d),
+        reason=Reason(r),
+        counted=bool(c),
+        usage=Usage(used, limit, resets_at, uused, ulimit, AccountKind(kind)),
+        warning=Warning(w),
+        retry_after_ms=retry,
+        duplicate=bool(dup),
+    )
