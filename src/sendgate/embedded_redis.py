@@ -101,15 +101,17 @@ class RedisProcess:
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Start the server and wait until it answers PING."""
-        self._proc = subprocess.Popen(  # noqa: S603 - our own argument list
-            self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
+        stderr_path = Path(self._tmp.name) / "stderr.log"
+        with stderr_path.open("wb") as stderr:
+            self._proc = subprocess.Popen(  # noqa: S603 - our own argument list
+                self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
-                raise StartupError(f"redis-server exited at start: {err.strip()}")
+                self._proc = None
+                err = stderr_path.read_text(errors="replace").strip()
+                raise StartupError(f"redis-server exited at start: {err}")
             if self._answers_ping():
                 return
             time.sleep(0.02)
@@ -155,8 +157,6 @@ class RedisProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if proc.stderr:
-            proc.stderr.close()
 
     def close(self) -> None:
         self.stop()

@@ -31,7 +31,7 @@ from sendgate.store.redis_store import QuotaParams, RedisStore
 log = logging.getLogger("sendgate.gate")
 
 # Leave this much of the caller's deadline for the answer to travel back.
-_DEADLINE_MARGIN_S = 0.002
+_DEADLINE_MARGIN_S = 0.005
 
 
 class DecisionObserver(Protocol):

@@ -65,6 +65,7 @@ class SendGateServer:
         self._metrics_server: MetricsServer | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._ready = False
+        self._stopping = asyncio.Event()
         self.grpc_port = 0
         self.metrics_port = 0
 
@@ -171,8 +172,10 @@ class SendGateServer:
         assert self.store is not None and self.gate is not None
         interval = self.settings.redis.health_interval_ms / 1000
         budget = min(interval, self.settings.redis.connect_timeout_ms / 1000)
-        while True:
-            await asyncio.sleep(interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+                return
             try:
                 await self.store.ping(budget)
             except BackendError as exc:
@@ -192,10 +195,10 @@ class SendGateServer:
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: NOT_SERVING, drain RPCs, close Redis, stop embedded Redis."""
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        self._stopping.set()
         if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._monitor, 2.0)
             self._monitor = None
         await self.health.enter_graceful_shutdown()
         self._ready = False

@@ -121,7 +121,11 @@ class RedisStore:
         return cls(make_client(url, connect_timeout_s, max_connections), observer)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if isinstance(self._client, RedisCluster):
+            await self._client.aclose()
+        else:
+            # We built the pool ourselves, so redis-py would not close it for us.
+            await self._client.aclose(close_connection_pool=True)
 
     # ------------------------------------------------------------ start-up
 
@@ -159,6 +163,11 @@ class RedisStore:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Our caller is being cancelled; a timeout raised at the same moment must
+                # not swallow that (asyncio.timeout can convert it on 3.11).
+                raise asyncio.CancelledError from exc
             err = _classify(exc)
             if self._observer is not None:
                 self._observer.redis_error(err.kind)

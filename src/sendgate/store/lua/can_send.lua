@@ -60,11 +60,12 @@ if not dry_run then
       redis.call('HINCRBY', q, 'n', 1)
       redis.call('HINCRBY', q, 'n:' .. recipient, 1)
     end
-    -- Kept a day past the month's end so a skewed clock still finds it.
-    redis.call('PEXPIREAT', q, resets_at + DAY_MS)
+    -- Kept a day past the month's end so a skewed clock still finds it. TTLs are
+    -- relative to `now` so replays with client time expire like live traffic.
+    redis.call('PEXPIRE', q, resets_at + DAY_MS - now)
   end
   redis.call('HSET', idem, mid, string.format('%d,%d,%d,%d', decision, reason, counted, retry_after))
-  redis.call('PEXPIREAT', idem, (bucket + 2) * idem_ms)
+  redis.call('PEXPIRE', idem, (bucket + 2) * idem_ms - now)
 end
 return {decision, reason, counted, used, limit, resets_at, uused, ulimit,
         warning(used, limit, warn_bp), retry_after, 0, kind}

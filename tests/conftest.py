@@ -1,0 +1,100 @@
+"""Fixtures: a real redis-server per session (never port 6379) and real gRPC servers on port 0."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import pytest
+import pytest_asyncio
+import redis
+
+from sendgate.config import load_settings
+from sendgate.embedded_redis import RedisProcess, free_port
+from sendgate.server import SendGateServer
+from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
+
+# Tests move time with at_unix_ms: a fixed March (31 days), far from a month edge.
+T0 = int(datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp() * 1000)
+APRIL = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp() * 1000)
+DAY = 86_400_000
+_ids = itertools.count()
+
+
+def acct(prefix: str = "a") -> str:
+    """A fresh account id, so tests sharing a Redis never see each other's state."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}-{next(_ids)}"
+
+
+@pytest.fixture(scope="session")
+def redis_proc() -> Iterator[RedisProcess]:
+    proc = RedisProcess(port=free_port())
+    proc.start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture(scope="session")
+def redis_sync(redis_proc: RedisProcess) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_proc.url)
+    yield client
+    client.close()
+
+
+ServerFactory = Callable[..., Awaitable[SendGateServer]]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def server_factory(redis_proc: RedisProcess) -> AsyncIterator[ServerFactory]:
+    """Start servers with settings overrides; all are stopped at the end of the session."""
+    started: list[SendGateServer] = []
+
+    async def start(**overrides: Any) -> SendGateServer:
+        settings = {
+            "redis_url": redis_proc.url,
+            "grpc_address": "127.0.0.1:0",
+            "metrics_address": "127.0.0.1:0",
+            "allow_client_time": True,
+            "shutdown_grace_seconds": 0.5,
+        }
+        settings.update(overrides)
+        server = SendGateServer(load_settings(None, **settings))
+        await server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.stop(0)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def limit5(server_factory: ServerFactory) -> SendGateServer:
+    """The SPEC's worked example: limit 5, warn_ratio 0.8, username limit 2."""
+    return await server_factory(
+        limits={"personal_monthly": 5, "warn_ratio": 0.8, "username_monthly": 2}
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stub(limit5: SendGateServer) -> AsyncIterator[pb_grpc.SendGateStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{limit5.grpc_port}") as channel:
+        yield pb_grpc.SendGateStub(channel)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stub_factory() -> AsyncIterator[Callable[[SendGateServer], pb_grpc.SendGateStub]]:
+    channels: list[grpc.aio.Channel] = []
+
+    def make(server: SendGateServer) -> pb_grpc.SendGateStub:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        channels.append(channel)
+        return pb_grpc.SendGateStub(channel)
+
+    yield make
+    for channel in channels:
+        await channel.close()

@@ -1,0 +1,155 @@
+"""Redis faults: the failure policy answers within the deadline; recovery is automatic."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sendgate.breaker import BreakerState
+from sendgate.embedded_redis import RedisProcess, free_port
+from sendgate.server import SendGateServer
+from sendgate.v1 import sendgate_pb2 as pb
+from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
+from tests.conftest import T0, ServerFactory, acct
+
+FAST = {"timeout_ms": 200, "breaker_failures": 2, "breaker_open_ms": 100, "health_interval_ms": 50}
+
+
+@pytest.fixture
+def own_redis() -> AsyncIterator[RedisProcess]:  # type: ignore[misc]
+    proc = RedisProcess(port=free_port())
+    proc.start()
+    yield proc  # type: ignore[misc]
+    proc.close()
+
+
+async def until(check: Callable[[], object], what: str, attempts: int = 200) -> None:
+    """Poll a condition that another process makes true (bounded: 200 x 25 ms)."""
+    for _ in range(attempts):
+        if await check():  # type: ignore[misc]
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def health_status(channel: grpc.aio.Channel) -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    resp = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+    return int(resp.status)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def channel_to() -> AsyncIterator[Callable[[SendGateServer], grpc.aio.Channel]]:
+    channels: list[grpc.aio.Channel] = []
+
+    def make(server: SendGateServer) -> grpc.aio.Channel:
+        ch = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        channels.append(ch)
+        return ch
+
+    yield make
+    for ch in channels:
+        await ch.close()
+
+
+def msg(sender: str) -> pb.CanSendRequest:
+    return pb.CanSendRequest(sender=sender, recipient=acct("r"), message_id=acct("m"))
+
+
+async def test_fail_open_allows_degraded_and_recovers(
+    server_factory: ServerFactory, own_redis: RedisProcess, channel_to: Callable[..., grpc.aio.Channel]
+) -> None:
+    server = await server_factory(redis_url=own_redis.url, failure_mode="fail_open", redis=FAST)
+    channel = channel_to(server)
+    stub = pb_grpc.SendGateStub(channel)
+    s = acct("s")
+    ok = await stub.CanSend(msg(s), timeout=2)
+    assert not ok.degraded
+
+    own_redis.kill()
+    resp = await stub.CanSend(msg(s), timeout=1)
+    assert (resp.decision, resp.degraded) == (pb.ALLOW, True)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.RecordReply(pb.RecordReplyRequest(replier="x", replied_to=s), timeout=1)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    # The breaker opens, health turns NOT_SERVING; the server keeps answering.
+    for _ in range(3):
+        assert (await stub.CanSend(msg(s), timeout=1)).degraded
+    assert server.gate is not None
+    assert server.gate.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
+
+    async def not_serving() -> bool:
+        return await health_status(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+
+    await until(not_serving, "NOT_SERVING")
+
+    own_redis.start()  # same port, empty data, no scripts loaded (NOSCRIPT path)
+
+    async def recovered() -> bool:
+        r = await stub.CanSend(msg(s), timeout=1)
+        return not r.degraded
+
+    await until(recovered, "non-degraded decisions")
+
+    async def serving() -> bool:
+        return await health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+
+    await until(serving, "SERVING")
+    degraded = server.metrics.degraded_decisions.labels("fail_open")._value.get()
+    assert degraded >= 4
+
+
+async def test_fail_closed_denies_with_backend_unavailable(
+    server_factory: ServerFactory, own_redis: RedisProcess, channel_to: Callable[..., grpc.aio.Channel]
+) -> None:
+    server = await server_factory(redis_url=own_redis.url, failure_mode="fail_closed", redis=FAST)
+    stub = pb_grpc.SendGateStub(channel_to(server))
+    own_redis.kill()
+    resp = await stub.CanSend(msg(acct("s")), timeout=1)
+    assert (resp.decision, resp.reason, resp.degraded) == (pb.DENY, pb.BACKEND_UNAVAILABLE, True)
+    batch = await stub.CanSendBatch(
+        pb.CanSendBatchRequest(requests=[msg(acct("s")), msg(acct("s"))]), timeout=1
+    )
+    assert [r.reason for r in batch.responses] == [pb.BACKEND_UNAVAILABLE] * 2
+
+
+async def test_paused_redis_is_decided_within_the_callers_deadline(
+    server_factory: ServerFactory, own_redis: RedisProcess, channel_to: Callable[..., grpc.aio.Channel]
+) -> None:
+    # Redis may take 5 s by configuration; the caller's 300 ms deadline wins.
+    slow = dict(FAST, timeout_ms=5000)
+    server = await server_factory(redis_url=own_redis.url, failure_mode="fail_open", redis=slow)
+    stub = pb_grpc.SendGateStub(channel_to(server))
+    s = acct("s")
+    await stub.CanSend(msg(s), timeout=2)
+    own_redis.signal(signal.SIGSTOP)
+    try:
+        resp = await stub.CanSend(msg(s), timeout=0.3)
+        assert resp.degraded  # answered by the policy, not DEADLINE_EXCEEDED
+    finally:
+        own_redis.signal(signal.SIGCONT)
+
+    async def recovered() -> bool:
+        return not (await stub.CanSend(msg(s), timeout=1)).degraded
+
+    await until(recovered, "recovery after SIGCONT")
+
+
+async def test_start_refuses_a_redis_that_evicts(server_factory: ServerFactory) -> None:
+    from sendgate.errors import StartupError
+
+    proc = RedisProcess(port=free_port(), extra_args=("--maxmemory-policy", "allkeys-lru"))
+    proc.start()
+    try:
+        with pytest.raises(StartupError, match="maxmemory-policy"):
+            await server_factory(redis_url=proc.url)
+        server = await server_factory(redis_url=proc.url, allow_evicting_redis=True)
+        assert server.grpc_port > 0
+    finally:
+        proc.close()
