@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -62,8 +61,10 @@ def main() -> int:
             )
         ]
     if stale:
-        print(f"stale generated stubs: {', '.join(stale)}; run python scripts/gen_proto.py",
-              file=sys.stderr)
+        print(
+            f"stale generated stubs: {', '.join(stale)}; run python scripts/gen_proto.py",
+            file=sys.stderr,
+        )
         return 1
     print("generated stubs are up to date")
     return 0

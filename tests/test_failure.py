@@ -13,10 +13,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sendgate.breaker import BreakerState
 from sendgate.embedded_redis import RedisProcess, free_port
+from sendgate.errors import StartupError
 from sendgate.server import SendGateServer
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import T0, ServerFactory, acct
+from tests.conftest import ServerFactory, acct
 
 FAST = {"timeout_ms": 200, "breaker_failures": 2, "breaker_open_ms": 100, "health_interval_ms": 50}
 
@@ -25,7 +26,7 @@ FAST = {"timeout_ms": 200, "breaker_failures": 2, "breaker_open_ms": 100, "healt
 def own_redis() -> AsyncIterator[RedisProcess]:  # type: ignore[misc]
     proc = RedisProcess(port=free_port())
     proc.start()
-    yield proc  # type: ignore[misc]
+    yield proc
     proc.close()
 
 
@@ -63,7 +64,9 @@ def msg(sender: str) -> pb.CanSendRequest:
 
 
 async def test_fail_open_allows_degraded_and_recovers(
-    server_factory: ServerFactory, own_redis: RedisProcess, channel_to: Callable[..., grpc.aio.Channel]
+    server_factory: ServerFactory,
+    own_redis: RedisProcess,
+    channel_to: Callable[..., grpc.aio.Channel],
 ) -> None:
     server = await server_factory(redis_url=own_redis.url, failure_mode="fail_open", redis=FAST)
     channel = channel_to(server)
@@ -85,7 +88,7 @@ async def test_fail_open_allows_degraded_and_recovers(
     assert server.gate.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
 
     async def not_serving() -> bool:
-        return await health_status(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+        return await health_status(channel) == int(health_pb2.HealthCheckResponse.NOT_SERVING)
 
     await until(not_serving, "NOT_SERVING")
 
@@ -98,7 +101,7 @@ async def test_fail_open_allows_degraded_and_recovers(
     await until(recovered, "non-degraded decisions")
 
     async def serving() -> bool:
-        return await health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+        return await health_status(channel) == int(health_pb2.HealthCheckResponse.SERVING)
 
     await until(serving, "SERVING")
     degraded = server.metrics.degraded_decisions.labels("fail_open")._value.get()
@@ -106,7 +109,9 @@ async def test_fail_open_allows_degraded_and_recovers(
 
 
 async def test_fail_closed_denies_with_backend_unavailable(
-    server_factory: ServerFactory, own_redis: RedisProcess, channel_to: Callable[..., grpc.aio.Channel]
+    server_factory: ServerFactory,
+    own_redis: RedisProcess,
+    channel_to: Callable[..., grpc.aio.Channel],
 ) -> None:
     server = await server_factory(redis_url=own_redis.url, failure_mode="fail_closed", redis=FAST)
     stub = pb_grpc.SendGateStub(channel_to(server))
@@ -120,7 +125,9 @@ async def test_fail_closed_denies_with_backend_unavailable(
 
 
 async def test_paused_redis_is_decided_within_the_callers_deadline(
-    server_factory: ServerFactory, own_redis: RedisProcess, channel_to: Callable[..., grpc.aio.Channel]
+    server_factory: ServerFactory,
+    own_redis: RedisProcess,
+    channel_to: Callable[..., grpc.aio.Channel],
 ) -> None:
     # Redis may take 5 s by configuration; the caller's 300 ms deadline wins.
     slow = dict(FAST, timeout_ms=5000)
@@ -142,8 +149,6 @@ async def test_paused_redis_is_decided_within_the_callers_deadline(
 
 
 async def test_start_refuses_a_redis_that_evicts(server_factory: ServerFactory) -> None:
-    from sendgate.errors import StartupError
-
     proc = RedisProcess(port=free_port(), extra_args=("--maxmemory-policy", "allkeys-lru"))
     proc.start()
     try:

@@ -6,14 +6,24 @@ import asyncio
 
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import APRIL, DAY, T0, ServerFactory, acct
+from tests.conftest import APRIL, DAY, T0, acct
 
 
 def send(
-    sender: str, recipient: str, at: int = T0, mid: str | None = None, **kw: object
+    sender: str,
+    recipient: str,
+    at: int = T0,
+    mid: str | None = None,
+    via: pb.Via = pb.PHONE_NUMBER,
+    dry_run: bool = False,
 ) -> pb.CanSendRequest:
     return pb.CanSendRequest(
-        sender=sender, recipient=recipient, message_id=mid or acct("m"), at_unix_ms=at, **kw
+        sender=sender,
+        recipient=recipient,
+        message_id=mid or acct("m"),
+        at_unix_ms=at,
+        via=via,
+        dry_run=dry_run,
     )
 
 
@@ -35,7 +45,9 @@ async def test_worked_example(stub: pb_grpc.SendGateStub) -> None:
     assert resp.retry_after_ms == APRIL - (T0 + 10)
     assert resp.usage.remaining == 0
     # 3. R3 replies: S's message to R3 stops counting.
-    refunded = await stub.RecordReply(pb.RecordReplyRequest(replier=r[3], replied_to=s, at_unix_ms=T0 + 20))
+    refunded = await stub.RecordReply(
+        pb.RecordReplyRequest(replier=r[3], replied_to=s, at_unix_ms=T0 + 20)
+    )
     assert refunded.refunded == 1
     usage = await stub.GetUsage(pb.GetUsageRequest(account=s, at_unix_ms=T0 + 21))
     assert usage.usage.used == 4
@@ -50,7 +62,10 @@ async def test_worked_example(stub: pb_grpc.SendGateStub) -> None:
     assert resp.decision == pb.ALLOW
     resp = await stub.CanSend(send(s, f, T0 + 41))
     assert (resp.decision, resp.reason, resp.counted, resp.usage.used) == (
-        pb.ALLOW, pb.REASON_UNSPECIFIED, False, 5,
+        pb.ALLOW,
+        pb.REASON_UNSPECIFIED,
+        False,
+        5,
     )
     # 6. The first instant of next month: usage 0 again.
     usage = await stub.GetUsage(pb.GetUsageRequest(account=s, at_unix_ms=APRIL))
@@ -159,7 +174,11 @@ async def test_dry_run_at_the_limit_reports_the_denial(stub: pb_grpc.SendGateStu
     for i in range(5):
         await stub.CanSend(send(s, acct("r"), T0 + i))
     dry = await stub.CanSend(send(s, acct("r"), T0 + 10, dry_run=True))
-    assert (dry.decision, dry.reason, dry.warning) == (pb.DENY, pb.MONTHLY_UNREPLIED_LIMIT, pb.AT_LIMIT)
+    assert (dry.decision, dry.reason, dry.warning) == (
+        pb.DENY,
+        pb.MONTHLY_UNREPLIED_LIMIT,
+        pb.AT_LIMIT,
+    )
 
 
 async def test_username_sub_limit(stub: pb_grpc.SendGateStub) -> None:

@@ -19,7 +19,7 @@ async def expect_invalid(call: object, field: str) -> None:
     err = info.value
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in (err.details() or "")
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None
     bad = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(bad)
@@ -74,7 +74,9 @@ async def test_batch_size_is_bounded(stub: pb_grpc.SendGateStub) -> None:
 
 
 async def test_record_reply_rejects(stub: pb_grpc.SendGateStub) -> None:
-    await expect_invalid(stub.RecordReply(pb.RecordReplyRequest(replier="", replied_to="x")), "replier")
+    await expect_invalid(
+        stub.RecordReply(pb.RecordReplyRequest(replier="", replied_to="x")), "replier"
+    )
     await expect_invalid(
         stub.RecordReply(pb.RecordReplyRequest(replier="x", replied_to="")), "replied_to"
     )

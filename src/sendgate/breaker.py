@@ -34,7 +34,10 @@ class CircuitBreaker:
 
     @property
     def state(self) -> BreakerState:
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self._open_seconds:
+        if (
+            self._state is BreakerState.OPEN
+            and self._clock() - self._opened_at >= self._open_seconds
+        ):
             self._state = BreakerState.HALF_OPEN
             self._trial_in_flight = False
         return self._state

@@ -143,4 +143,4 @@ def _run_serve(ns: argparse.Namespace) -> int:
         import uvloop  # optional: `pip install sendgate[fast]`
     except ImportError:
         return asyncio.run(_serve(ns))
-    return uvloop.run(_serve(ns))  # type: ignore[no-any-return]
+    return uvloop.run(_serve(ns))

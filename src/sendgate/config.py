@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,7 +66,7 @@ class BusinessSettings(_Section):
         finite = tiers[:-1] if tiers[-1] == 0 else tiers
         if any(t <= 0 for t in finite):
             raise ValueError("tiers are positive; only the last may be 0 (unlimited)")
-        if any(b <= a for a, b in zip(finite, finite[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(finite)):
             raise ValueError("tiers must be strictly ascending")
         return tiers
 

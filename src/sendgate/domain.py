@@ -32,7 +32,7 @@ class Reason(IntEnum):
     BACKEND_UNAVAILABLE = 7
 
 
-class Warning(IntEnum):  # noqa: A001 - the contract's name
+class Warning(IntEnum):
     NONE = 0
     APPROACHING = 1
     AT_LIMIT = 2

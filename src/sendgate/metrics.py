@@ -112,7 +112,7 @@ def http_app(metrics: Metrics, ready: Callable[[], bool]) -> WSGIApp:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not worth a log line each."""
 
 

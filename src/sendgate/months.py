@@ -47,7 +47,12 @@ def month_table(at_ms: int, tz: ZoneInfo) -> MonthTable:
     local = datetime.fromtimestamp(at_ms / 1000, tz=UTC).astimezone(tz)
     y, m = local.year, local.month
     return MonthTable(
-        starts=(_start(y, m, -1, tz), _start(y, m, 0, tz), _start(y, m, 1, tz), _start(y, m, 2, tz)),
+        starts=(
+            _start(y, m, -1, tz),
+            _start(y, m, 0, tz),
+            _start(y, m, 1, tz),
+            _start(y, m, 2, tz),
+        ),
         labels=(_label(y, m, -1), _label(y, m, 0), _label(y, m, 1)),
     )
 

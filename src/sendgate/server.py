@@ -12,9 +12,9 @@ import logging
 import time
 
 import grpc
-from redis.exceptions import RedisError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from redis.exceptions import RedisError
 
 from sendgate.config import Settings
 from sendgate.embedded_redis import RedisProcess

@@ -36,7 +36,9 @@ async def abort_invalid(context: grpc.aio.ServicerContext, err: InvalidArgument)
     detail.Pack(
         error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=err.field, description=err.message)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=err.field, description=err.message
+                )
             ]
         )
     )
@@ -64,7 +66,7 @@ async def _unimplemented(context: grpc.aio.ServicerContext, name: str) -> Any:
     await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented yet")
 
 
-class SendGateService(pb_grpc.SendGateServicer):
+class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
     """sendgate.v1.SendGate: the calls a chat server makes for every message."""
 
     def __init__(self, gate: Gate, allow_client_time: bool) -> None:
@@ -135,7 +137,7 @@ class SendGateService(pb_grpc.SendGateServicer):
         return await _unimplemented(context, "CheckRegistration")
 
 
-class SendGateAdminService(pb_grpc.SendGateAdminServicer):
+class SendGateAdminService(pb_grpc.SendGateAdminServicer):  # type: ignore[misc]
     """sendgate.v1.SendGateAdmin: trust-and-safety tools (filled in by later releases)."""
 
     async def UpsertAccount(self, request: Any, context: grpc.aio.ServicerContext) -> Any:

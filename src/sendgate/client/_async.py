@@ -36,14 +36,22 @@ class AsyncSendGateClient:
         return call.parse(resp)
 
     async def can_send(
-        self, sender: str, recipient: str, message_id: str, *, timeout: float | None = None,
+        self,
+        sender: str,
+        recipient: str,
+        message_id: str,
+        *,
+        timeout: float | None = None,
         **opts: Unpack[_core.SendOptions],
     ) -> CanSendResult:
         return await self._run(_core.can_send(sender, recipient, message_id, opts), timeout)
 
     async def can_send_batch(
-        self, messages: Iterable[_core.SendTuple | pb.CanSendRequest], *,
-        timeout: float | None = None, **opts: Unpack[_core.SendOptions],
+        self,
+        messages: Iterable[_core.SendTuple | pb.CanSendRequest],
+        *,
+        timeout: float | None = None,
+        **opts: Unpack[_core.SendOptions],
     ) -> list[CanSendResult]:
         return await self._run(_core.can_send_batch(messages, opts), timeout)
 

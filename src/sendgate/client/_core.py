@@ -39,13 +39,15 @@ def _send_pb(sender: str, recipient: str, message_id: str, opts: SendOptions) ->
         sender=sender,
         recipient=recipient,
         message_id=message_id,
-        via=pb.Via.Value(opts.get("via", "PHONE_NUMBER")),
+        via=pb.Via.Value(opts.get("via", "PHONE_NUMBER")),  # type: ignore[arg-type]
         dry_run=opts.get("dry_run", False),
         at_unix_ms=opts.get("at_unix_ms", 0),
     )
 
 
-def can_send(sender: str, recipient: str, message_id: str, opts: SendOptions) -> Call[CanSendResult]:
+def can_send(
+    sender: str, recipient: str, message_id: str, opts: SendOptions
+) -> Call[CanSendResult]:
     return Call("CanSend", _send_pb(sender, recipient, message_id, opts), CanSendResult.from_pb)
 
 

@@ -1,10 +1,10 @@
 """Client errors, mapped from grpc.RpcError in one place.
 
-    SendGateError (sendgate.errors)
-    └── ClientError                 any failed call; `code` is the gRPC status name
-        ├── InvalidArgumentError    `field` names the bad request field
-        ├── Unavailable             the sidecar (or its Redis) cannot answer now
-        └── DeadlineExceeded        no answer within the timeout
+SendGateError (sendgate.errors)
+└── ClientError                 any failed call; `code` is the gRPC status name
+    ├── InvalidArgumentError    `field` names the bad request field
+    ├── Unavailable             the sidecar (or its Redis) cannot answer now
+    └── DeadlineExceeded        no answer within the timeout
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def _bad_field(exc: grpc.Call) -> str:
 
 def map_rpc_error(exc: grpc.RpcError) -> ClientError:
     """The ClientError for a failed call (sync or aio)."""
-    code: grpc.StatusCode = exc.code()  # type: ignore[attr-defined]
-    message = str(exc.details() or "")  # type: ignore[attr-defined]
+    code: grpc.StatusCode = exc.code()
+    message = str(exc.details() or "")
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         field = _bad_field(exc) if isinstance(exc, grpc.Call) else ""
         return InvalidArgumentError(message, field or message.partition(":")[0])

@@ -35,14 +35,22 @@ class SendGateClient:
         return call.parse(resp)
 
     def can_send(
-        self, sender: str, recipient: str, message_id: str, *, timeout: float | None = None,
+        self,
+        sender: str,
+        recipient: str,
+        message_id: str,
+        *,
+        timeout: float | None = None,
         **opts: Unpack[_core.SendOptions],
     ) -> CanSendResult:
         return self._run(_core.can_send(sender, recipient, message_id, opts), timeout)
 
     def can_send_batch(
-        self, messages: Iterable[_core.SendTuple | pb.CanSendRequest], *,
-        timeout: float | None = None, **opts: Unpack[_core.SendOptions],
+        self,
+        messages: Iterable[_core.SendTuple | pb.CanSendRequest],
+        *,
+        timeout: float | None = None,
+        **opts: Unpack[_core.SendOptions],
     ) -> list[CanSendResult]:
         return self._run(_core.can_send_batch(messages, opts), timeout)
 
@@ -51,7 +59,9 @@ class SendGateClient:
     ) -> int:
         return self._run(_core.record_reply(replier, replied_to, at_unix_ms), timeout)
 
-    def get_usage(self, account: str, *, at_unix_ms: int = 0, timeout: float | None = None) -> Usage:
+    def get_usage(
+        self, account: str, *, at_unix_ms: int = 0, timeout: float | None = None
+    ) -> Usage:
         return self._run(_core.get_usage(account, at_unix_ms), timeout)
 
     def close(self) -> None:

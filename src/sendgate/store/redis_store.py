@@ -146,7 +146,9 @@ class RedisStore:
             sha = await self._client.script_load(s.source)
             sha = sha.decode() if isinstance(sha, bytes) else sha
             if sha != s.sha:
-                raise StartupError(f"redis returned sha {sha} for script {s.name}, expected {s.sha}")
+                raise StartupError(
+                    f"redis returned sha {sha} for script {s.name}, expected {s.sha}"
+                )
 
     # ------------------------------------------------------------ calls
 
@@ -202,11 +204,16 @@ class RedisStore:
         return _decision(raw)
 
     async def note_inbound(
-        self, account: str, writer: str, at_ms: int, window_ms: int, months: MonthTable,
+        self,
+        account: str,
+        writer: str,
+        at_ms: int,
+        window_ms: int,
+        months: MonthTable,
         budget_s: float,
     ) -> int:
         """`writer` wrote to `account`: open the conversation, refund. Returns the refund."""
-        args = [at_ms, writer, window_ms, *months.args()]
+        args: list[str | int] = [at_ms, writer, window_ms, *months.args()]
         raw = await self._call(
             budget_s, lambda: self._evalsha("note_inbound", keys.account_key(account), args)
         )
@@ -215,7 +222,7 @@ class RedisStore:
     async def usage(
         self, account: str, at_ms: int, params: QuotaParams, months: MonthTable, budget_s: float
     ) -> Usage:
-        args = [at_ms, params.personal_monthly, params.business_monthly,
+        args: list[str | int] = [at_ms, params.personal_monthly, params.business_monthly,
                 params.username_monthly, *months.args()]  # fmt: skip
         raw = await self._call(
             budget_s, lambda: self._evalsha("usage", keys.account_key(account), args)
@@ -224,7 +231,9 @@ class RedisStore:
         return Usage(used, limit, resets_at, uused, ulimit, AccountKind(kind))
 
     async def can_send_many(
-        self, items: Sequence[tuple[SendRequest, MonthTable]], params: QuotaParams,
+        self,
+        items: Sequence[tuple[SendRequest, MonthTable]],
+        params: QuotaParams,
         budget_s: float,
     ) -> list[SendDecision]:
         """Decide many messages in one pipeline round trip, in request order."""

@@ -29,7 +29,7 @@ def _read(name: str) -> str:
 def script(name: str) -> LuaScript:
     """The script `name` (file `lua/<name>.lua`), with the shared helpers prepended."""
     source = _read("lib.lua") + "\n" + _read(f"{name}.lua")
-    return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
+    return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
 SCRIPT_NAMES = ("can_send", "note_inbound", "usage")

@@ -1,0 +1,127 @@
+"""The real `sendgate serve` process: embedded Redis, terminal client, signals, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+import pytest
+
+from sendgate.client import SendGateClient
+
+SERVE = [sys.executable, "-m", "sendgate", "serve"]
+
+
+def read_until(stream: IO[str], msg: str, timeout_s: float = 20.0) -> dict[str, Any]:
+    """Read JSON log lines until one has `msg` (bounded in time)."""
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("msg") == msg:
+            return record  # type: ignore[no-any-return]
+    raise AssertionError(f"no {msg!r} log line; saw: {''.join(seen)[-2000:]}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def serve() -> Iterator[subprocess.Popen[str]]:
+    env = dict(os.environ, SENDGATE_LIMITS__PERSONAL_MONTHLY="3")
+    proc = subprocess.Popen(
+        [*SERVE, "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_with_embedded_redis_then_graceful_exit(
+    serve: subprocess.Popen[str], sig: signal.Signals
+) -> None:
+    assert serve.stderr is not None
+    embedded = read_until(serve.stderr, "embedded redis started")
+    serving = read_until(serve.stderr, "sendgate serving")
+    target = serving["grpc_address"]
+    with SendGateClient(target, timeout=5) as sg:
+        for i in range(3):
+            assert sg.can_send("alice", f"bob{i}", f"m{i}").allowed
+        denied = sg.can_send("alice", "carol", "m9")
+        assert (denied.decision, denied.reason) == ("DENY", "MONTHLY_UNREPLIED_LIMIT")
+    out = subprocess.run(
+        [sys.executable, "-m", "sendgate", "usage", "alice", "--target", target],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert "used 3 of 3 (0 left)" in out.stdout
+    as_json = subprocess.run(
+        [sys.executable, "-m", "sendgate", "usage", "alice", "--target", target, "--json"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert json.loads(as_json.stdout)["used"] == 3
+
+    serve.send_signal(sig)
+    assert serve.wait(20) == 0
+    read_until(serve.stderr, "sendgate stopped")
+    assert not alive(embedded["pid"])  # the embedded redis-server went with it
+
+
+@pytest.mark.slow
+def test_invalid_configuration_names_the_key() -> None:
+    env = dict(os.environ, SENDGATE_LIMITS__WARN_RATIO="5")
+    out = subprocess.run(SERVE, capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert out.returncode == 2
+    assert "limits.warn_ratio" in out.stderr
+
+
+@pytest.mark.slow
+def test_cannot_start_when_the_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [*SERVE, "--grpc-address", f"127.0.0.1:{port}", "--metrics-address", "127.0.0.1:0"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert out.returncode == 1
+    assert "cannot start" in out.stderr
+
+
+@pytest.mark.slow
+def test_usage_against_nothing_fails_cleanly() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "sendgate", "usage", "x", "--target", f"127.0.0.1:{port}",
+         "--timeout", "0.5"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "UNAVAILABLE" in out.stderr or "DEADLINE" in out.stderr

@@ -1,0 +1,124 @@
+"""Pure logic without I/O: months, breaker, keys, enums, validation, client core."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import IntEnum
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sendgate import domain, keys, validation
+from sendgate.breaker import BreakerState, CircuitBreaker
+from sendgate.errors import InvalidArgument
+from sendgate.months import MonthCache, month_table
+from sendgate.store.redis_store import message_key
+from sendgate.v1 import sendgate_pb2 as pb
+
+
+def ms(y: int, mo: int, d: int, h: int = 0, mi: int = 0, tz: ZoneInfo | None = None) -> int:
+    return int(datetime(y, mo, d, h, mi, tzinfo=tz or UTC).timestamp() * 1000)
+
+
+def test_month_table_utc_and_year_end() -> None:
+    t = month_table(ms(2026, 12, 31, 23, 59), ZoneInfo("UTC"))
+    assert t.labels == ("202611", "202612", "202701")
+    assert t.starts == (ms(2026, 11, 1), ms(2026, 12, 1), ms(2027, 1, 1), ms(2027, 2, 1))
+    jan = month_table(ms(2027, 1, 1), ZoneInfo("UTC"))
+    assert jan.labels[1] == "202701" and jan.starts[1] == ms(2027, 1, 1)
+
+
+def test_month_table_in_a_time_zone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    # 23:30 UTC on 31 March is already April in Berlin (UTC+2 in summer).
+    t = month_table(ms(2026, 3, 31, 23, 30), berlin)
+    assert t.labels[1] == "202604"
+    assert t.starts[1] == ms(2026, 4, 1, tz=berlin)
+    assert t.starts[1] == ms(2026, 3, 31, 22, 0)
+
+
+def test_month_cache_reuses_and_moves_on() -> None:
+    cache = MonthCache(ZoneInfo("UTC"))
+    a = cache.table(ms(2026, 3, 5))
+    assert cache.table(ms(2026, 3, 20)) is a
+    b = cache.table(ms(2026, 4, 1))
+    assert b.labels[1] == "202604"
+    assert cache.table(ms(2026, 3, 20)).labels[1] == "202603"  # a replayed past time
+
+
+def test_breaker_opens_half_opens_and_closes() -> None:
+    now = [0.0]
+    b = CircuitBreaker(failure_threshold=2, open_seconds=1.0, clock=lambda: now[0])
+    assert b.allow()
+    b.failure()
+    assert b.state is BreakerState.CLOSED
+    b.failure()
+    assert b.state.value == "open" and not b.allow()
+    now[0] = 1.5
+    assert b.state.value == "half_open"
+    assert b.allow()  # one trial
+    assert not b.allow()  # and only one
+    b.failure()
+    assert b.state.value == "open"
+    now[0] = 3.0
+    assert b.allow()
+    b.success()
+    assert b.state is BreakerState.CLOSED and b.allow()
+
+
+def test_success_resets_the_failure_count() -> None:
+    b = CircuitBreaker(failure_threshold=2, open_seconds=1.0, clock=lambda: 0.0)
+    b.failure()
+    b.success()
+    b.failure()
+    assert b.state is BreakerState.CLOSED
+
+
+def test_keys_share_one_tag_and_escape_braces() -> None:
+    assert keys.account_key("alice") == "sg:{alice}:a"
+    assert keys.account_base("a{b}c") == "sg:{a%7Bb%7Dc}:"
+    assert keys.account_base("50%") == "sg:{50%25}:"
+    assert keys.account_base("a}") != keys.account_base("a%7D")
+
+
+def test_message_key_is_short_and_stable() -> None:
+    assert message_key("m-1") == message_key("m-1")
+    assert message_key("m-1") != message_key("m-2")
+    assert len(message_key("x" * 256)) == 12
+
+
+@pytest.mark.parametrize(
+    ("domain_enum", "wire_enum"),
+    [(domain.Decision, pb.Decision), (domain.Via, pb.Via), (domain.Warning, pb.Warning),
+     (domain.AccountKind, pb.AccountKind)],
+)  # fmt: skip
+def test_domain_enums_match_the_wire(domain_enum: type[IntEnum], wire_enum: object) -> None:
+    for member in domain_enum:
+        assert wire_enum.Value(member.name) == member.value  # type: ignore[attr-defined]
+
+
+def test_reason_enum_matches_the_wire() -> None:
+    for member in domain.Reason:
+        name = "REASON_UNSPECIFIED" if member is domain.Reason.NONE else member.name
+        assert pb.Reason.Value(name) == member.value
+
+
+def test_validation_rules() -> None:
+    assert validation.account_id("a" * 128, "f") == "a" * 128
+    with pytest.raises(InvalidArgument) as info:
+        validation.account_id("a" * 129, "sender")
+    assert info.value.field == "sender"
+    with pytest.raises(InvalidArgument):
+        validation.account_id("tab\there", "sender")
+    assert validation.via(0) is domain.Via.PHONE_NUMBER
+    with pytest.raises(InvalidArgument):
+        validation.via(3)
+    assert validation.client_time(0, False) == 0
+    with pytest.raises(InvalidArgument):
+        validation.client_time(5, False)
+    with pytest.raises(InvalidArgument) as info:
+        validation.send_request(
+            sender="a", recipient="a", message_id_="m", via_=0, dry_run=False, at_unix_ms=0,
+            allow_client_time=False, prefix="requests[2].",
+        )  # fmt: skip
+    assert info.value.field == "requests[2].recipient"
