@@ -185,7 +185,7 @@ class RedisStore:
         await self._call(budget_s, self._client.ping)
 
     @staticmethod
-    def _send_args(req: SendRequest, p: QuotaParams, months: MonthTable) -> list[str | int]:
+    def send_args(req: SendRequest, p: QuotaParams, months: MonthTable) -> list[str | int]:
         return [
             req.at_ms, req.recipient, message_key(req.message_id), int(req.via),
             1 if req.dry_run else 0, 1 if p.enforce else 0,
@@ -197,7 +197,7 @@ class RedisStore:
         self, req: SendRequest, params: QuotaParams, months: MonthTable, budget_s: float
     ) -> SendDecision:
         """Decide and count on the sender's slot (the recipient's side is `note_inbound`)."""
-        args = self._send_args(req, params, months)
+        args = self.send_args(req, params, months)
         raw = await self._call(
             budget_s, lambda: self._evalsha("can_send", keys.account_key(req.sender), args)
         )
@@ -243,7 +243,7 @@ class RedisStore:
             for req, months in items:
                 pipe.evalsha(
                     self._scripts["can_send"].sha, 1, keys.account_key(req.sender),
-                    *self._send_args(req, params, months),
+                    *self.send_args(req, params, months),
                 )  # fmt: skip
             return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
 
