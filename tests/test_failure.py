@@ -84,8 +84,8 @@ async def test_fail_open_allows_degraded_and_recovers(
     # The breaker opens, health turns NOT_SERVING; the server keeps answering.
     for _ in range(3):
         assert (await stub.CanSend(msg(s), timeout=1)).degraded
-    assert server.gate is not None
-    assert server.gate.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
+    assert server.guard is not None
+    assert server.guard.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
 
     async def not_serving() -> bool:
         return await health_status(channel) == int(health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -117,5 +117,5 @@ async def test_later_rpcs_answer_unimplemented(limit5: SendGateServer) -> None:
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
         admin = pb_grpc.SendGateAdminStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await admin.GetAccount(pb.GetAccountRequest(account="a"))
+            await admin.BanAccount(pb.BanAccountRequest(account="a"))
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED

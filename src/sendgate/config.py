@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,6 +65,18 @@ class BusinessSettings(_Section):
 
     tiers: list[int] = Field(default_factory=lambda: [250, 1000, 10000, 100000, 0])
     flagged_downgrade_days: int = Field(7, ge=0, le=365)
+    # A user's message opens a window in which the business replies freely.
+    customer_service_window_hours: int = Field(24, ge=1, le=24 * 30)
+    # Upgrade when unique users of the last 7 days reach this share of the current limit.
+    upgrade_fraction: float = Field(0.5, gt=0, le=1)
+    # Leaving the first tier: business verification, or this many business-initiated
+    # conversations opened while quality was HIGH in the last 30 days.
+    starting_tier_high_quality_conversations: int = Field(1000, ge=0)
+    # Moving into this tier index or above needs business AND identity verification
+    # (default 3: the 100K and unlimited tiers). A number past the end turns it off.
+    identity_verification_from_tier: int = Field(3, ge=1, le=100)
+    # Lazy re-evaluation of quality, flags and tier: at most this often per business.
+    evaluation_interval_minutes: int = Field(60, ge=1, le=24 * 60)
 
     @field_validator("tiers")
     @classmethod
@@ -69,6 +89,37 @@ class BusinessSettings(_Section):
         if any(b <= a for a, b in pairwise(finite)):
             raise ValueError("tiers must be strictly ascending")
         return tiers
+
+
+class QualitySettings(_Section):
+    """Quality rating from blocks and spam reports (negative feedback per conversation)."""
+
+    window_days: int = Field(7, ge=1, le=90)
+    # Feedback and conversations of the most recent hours weigh this much more.
+    recent_hours: int = Field(24, ge=1, le=24 * 7)
+    recent_weight: float = Field(3.0, ge=1, le=100)
+    # Weighted negative feedback per business-initiated conversation.
+    medium_rate: float = Field(0.02, gt=0, le=1)
+    low_rate: float = Field(0.05, gt=0, le=1)
+    # The rate's denominator is at least this, so a handful of messages cannot swing it.
+    min_sample: int = Field(20, ge=1, le=1_000_000)
+    # A surge: this many unique blocks/reports within the current and previous hour
+    # cuts the tier limit to surge_limit_factor of itself until it passes.
+    surge_per_hour: int = Field(50, ge=1, le=10_000_000)
+    surge_limit_factor: float = Field(0.5, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QualitySettings:
+        if self.medium_rate >= self.low_rate:
+            raise ValueError("medium_rate must be below low_rate")
+        return self
+
+
+class AuthSettings(_Section):
+    """Bearer tokens, one per service. Empty: the service is open to loopback peers only."""
+
+    sendgate_token: SecretStr = SecretStr("")
+    admin_token: SecretStr = SecretStr("")
 
 
 class RedisSettings(_Section):
@@ -108,8 +159,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # message_id replays are recognised for at least this long.
     idempotency_hours: int = Field(25, ge=24, le=24 * 30)
+    # The sendgate:events stream is trimmed (approximately) to this many entries.
+    events_max_len: int = Field(100_000, ge=100, le=100_000_000)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
 
     @field_validator("redis_url")

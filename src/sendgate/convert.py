@@ -1,8 +1,10 @@
-"""Domain objects to wire messages (and back), kept out of the handlers."""
+"""Domain objects to wire messages, kept out of the handlers."""
 
 from __future__ import annotations
 
-from sendgate.domain import AccountKind, SendDecision, Usage
+from collections.abc import Sequence
+
+from sendgate.domain import AccountKind, AccountView, ExceptionRecord, SendDecision, Usage
 from sendgate.v1 import sendgate_pb2 as pb
 
 
@@ -14,9 +16,13 @@ def usage_pb(u: Usage) -> pb.Usage:
         resets_at=u.resets_at,
         username_used=u.username_used,
         username_limit=u.username_limit,
+        status=int(u.status),  # type: ignore[arg-type]
+        flags=[int(f) for f in u.flags],  # type: ignore[misc]
     )
     if u.kind is AccountKind.BUSINESS:
-        msg.status = pb.CONNECTED
+        msg.tier_limit = u.tier_limit
+        msg.unique_users_24h = u.unique_users_24h
+        msg.quality = int(u.quality)  # type: ignore[assignment]
     return msg
 
 
@@ -30,4 +36,32 @@ def decision_pb(d: SendDecision) -> pb.CanSendResponse:
         retry_after_ms=d.retry_after_ms,
         duplicate=d.duplicate,
         degraded=d.degraded,
+    )
+
+
+def exception_pb(x: ExceptionRecord) -> pb.ExceptionRequest:
+    return pb.ExceptionRequest(
+        request_id=x.request_id,
+        account=x.account,
+        reason=int(x.reason),  # type: ignore[arg-type]
+        note=x.note,
+        state=int(x.state),  # type: ignore[arg-type]
+        extra_allowance=x.extra_allowance,
+        expires_at=x.expires_at,
+        requested_at=x.requested_at,
+        reviewed_at=x.reviewed_at,
+    )
+
+
+def account_pb(v: AccountView, exceptions: Sequence[ExceptionRecord] = ()) -> pb.Account:
+    return pb.Account(
+        account=v.account,
+        kind=int(v.usage.kind),  # type: ignore[arg-type]
+        business_verified=v.business_verified,
+        identity_verified=v.identity_verified,
+        registered_at=v.registered_at,
+        usage=usage_pb(v.usage),
+        banned=v.usage.status == 4,
+        exceptions=[exception_pb(x) for x in exceptions],
+        tier_index=v.tier_index,
     )

@@ -43,6 +43,46 @@ class AccountKind(IntEnum):
     BUSINESS = 2
 
 
+class Quality(IntEnum):
+    UNSPECIFIED = 0  # personal accounts
+    HIGH = 1
+    MEDIUM = 2
+    LOW = 3
+
+
+class AccountStatus(IntEnum):
+    UNSPECIFIED = 0
+    CONNECTED = 1
+    FLAGGED = 2
+    RESTRICTED = 3
+    BANNED = 4
+
+
+class Flag(IntEnum):
+    QUALITY_LOW = 1
+    BULK_SUSPECTED = 2
+    BAN_EVASION = 3
+
+
+class FeedbackKind(IntEnum):
+    BLOCK = 1
+    SPAM_REPORT = 2
+
+
+class ExceptionReason(IntEnum):
+    TALKING_TO_CUSTOMERS_OR_EMPLOYEES = 1
+    REACHING_NEW_PERSONAL_CONNECTIONS = 2
+    INVITING_TO_LARGE_EVENT = 3
+    RECONNECTING_AFTER_NEW_PHONE = 4
+
+
+class ExceptionState(IntEnum):
+    PENDING = 1
+    APPROVED = 2
+    REJECTED = 3
+    EXPIRED = 4
+
+
 # Metric label for each limit a denial hits (sendgate_limit_hits_total{limit}).
 LIMIT_LABELS: dict[Reason, str] = {
     Reason.MONTHLY_UNREPLIED_LIMIT: "monthly_unreplied",
@@ -67,8 +107,16 @@ class SendRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """An enforcement event for the `sendgate:events` stream."""
+
+    type: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
-    """An account's monthly quota position."""
+    """An account's monthly quota position, and its business standing."""
 
     used: int = 0
     limit: int = 0
@@ -76,6 +124,11 @@ class Usage:
     username_used: int = 0
     username_limit: int = 0
     kind: AccountKind = AccountKind.PERSONAL
+    tier_limit: int = 0  # 0 = unlimited (business accounts only)
+    unique_users_24h: int = 0
+    quality: Quality = Quality.UNSPECIFIED
+    status: AccountStatus = AccountStatus.UNSPECIFIED
+    flags: tuple[Flag, ...] = ()
 
     @property
     def remaining(self) -> int:
@@ -94,3 +147,33 @@ class SendDecision:
     retry_after_ms: int = 0
     duplicate: bool = False
     degraded: bool = False
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """What sendgate knows about one account (GetAccount, UpsertAccount, EvaluateTier)."""
+
+    account: str
+    usage: Usage
+    business_verified: bool = False
+    identity_verified: bool = False
+    registered_at: int = 0
+    tier_index: int = 0
+    reasons: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionRecord:
+    """A message-limit exception request and its review."""
+
+    request_id: str
+    account: str
+    reason: ExceptionReason
+    note: str
+    state: ExceptionState
+    extra_allowance: int = 0
+    expires_at: int = 0
+    requested_at: int = 0
+    reviewed_at: int = 0

@@ -1,8 +1,8 @@
-"""The policy worker: turns validated requests into decisions.
+"""The policy worker for chat servers: turns validated requests into decisions.
 
-It owns the failure policy (deadline budget, circuit breaker, fail-open or
-fail-closed) and domain metrics; it knows no gRPC and no Redis command. The
-request path is: service (gRPC) → Gate → RedisStore (Lua) → Redis.
+It owns the failure policy (via Guard: deadline budget, circuit breaker; here
+fail-open or fail-closed) and domain metrics; it knows no gRPC and no Redis command.
+The request path is: service (gRPC) → Gate → RedisStore (Lua) → Redis.
 """
 
 from __future__ import annotations
@@ -10,28 +10,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sendgate.breaker import CircuitBreaker
 from sendgate.config import Settings
 from sendgate.domain import (
-    LIMIT_LABELS,
+    AccountView,
     Decision,
+    FeedbackKind,
+    Quality,
     Reason,
     SendDecision,
     SendRequest,
     Usage,
 )
-from sendgate.errors import BackendError, BackendUnavailable
+from sendgate.errors import BackendError
+from sendgate.events import EventSink
+from sendgate.guard import Guard
 from sendgate.months import MonthCache, MonthTable
-from sendgate.store.redis_store import QuotaParams, RedisStore
+from sendgate.store.params import QuotaParams
+from sendgate.store.redis_store import RedisStore
 
 log = logging.getLogger("sendgate.gate")
-
-# Leave this much of the caller's deadline for the answer to travel back.
-_DEADLINE_MARGIN_S = 0.005
 
 
 class DecisionObserver(Protocol):
@@ -42,12 +42,9 @@ class DecisionObserver(Protocol):
     def degraded(self, mode: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Clock:
+def wall_ms() -> int:
     """Wall-clock milliseconds; only used to pick month tables, never to decide."""
-
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
+    return time.time_ns() // 1_000_000
 
 
 class Gate:
@@ -55,46 +52,21 @@ class Gate:
         self,
         settings: Settings,
         store: RedisStore,
+        guard: Guard,
+        events: EventSink,
         observer: DecisionObserver,
-        clock: Clock | None = None,
     ) -> None:
-        lim = settings.limits
-        self._params = QuotaParams(
-            personal_monthly=lim.personal_monthly,
-            business_monthly=lim.business_monthly,
-            username_monthly=lim.username_monthly,
-            warn_bp=round(lim.warn_ratio * 10_000),
-            window_ms=lim.conversation_window_days * 86_400_000,
-            idempotency_ms=settings.idempotency_hours * 3_600_000,
-            enforce=settings.enforce,
-        )
+        self.params = QuotaParams.from_settings(settings)
         self._store = store
+        self._guard = guard
+        self._events = events
         self._observer = observer
-        self._clock = clock or Clock()
-        self._months = MonthCache(ZoneInfo(lim.timezone))
-        self._timeout_s = settings.redis.timeout_ms / 1000
+        self._months = MonthCache(ZoneInfo(settings.limits.timezone))
         self._fail_open = settings.failure_mode == "fail_open"
         self._mode = settings.failure_mode
-        self.breaker = CircuitBreaker(
-            settings.redis.breaker_failures, settings.redis.breaker_open_ms / 1000
-        )
 
-    # ------------------------------------------------------------ plumbing
-
-    def _table(self, at_ms: int) -> MonthTable:
-        return self._months.table(at_ms or self._clock.now_ms())
-
-    def _budget(self, time_remaining_s: float | None) -> float:
-        """Seconds Redis may take: the configured budget, cut to the caller's deadline."""
-        if time_remaining_s is None:
-            return self._timeout_s
-        return min(self._timeout_s, time_remaining_s - _DEADLINE_MARGIN_S)
-
-    def _check_breaker(self, budget_s: float) -> None:
-        if budget_s <= 0:
-            raise BackendError("deadline", "caller's deadline leaves no time for redis")
-        if not self.breaker.allow():
-            raise BackendUnavailable()
+    def table(self, at_ms: int) -> MonthTable:
+        return self._months.table(at_ms or wall_ms())
 
     def _degrade(self, err: BackendError) -> SendDecision:
         self._observer.degraded(self._mode)
@@ -103,27 +75,24 @@ class Gate:
             return SendDecision(Decision.ALLOW, degraded=True)
         return SendDecision(Decision.DENY, Reason.BACKEND_UNAVAILABLE, degraded=True)
 
-    def _failed(self, err: BackendError) -> None:
-        if not isinstance(err, BackendUnavailable) and err.kind != "deadline":
-            self.breaker.failure()
-
     # ------------------------------------------------------------ decisions
 
     async def can_send(self, req: SendRequest, time_remaining_s: float | None) -> SendDecision:
         """Decide one message: count on the sender's slot, then note it on the recipient's."""
-        budget = self._budget(time_remaining_s)
+        budget = self._guard.budget(time_remaining_s)
         try:
-            self._check_breaker(budget)
-            result = await self._store.can_send(req, self._params, self._table(req.at_ms), budget)
-            self.breaker.success()
+            self._guard.admit(budget)
+            result = await self._store.can_send(req, self.params, self.table(req.at_ms), budget)
+            self._guard.breaker.success()
         except BackendError as err:
-            self._failed(err)
+            self._guard.failed(err)
             result = self._degrade(err)
             self._observer.decided(result, recorded=False)
             return result
         self._observer.decided(result, recorded=not (req.dry_run or result.duplicate))
         if result.decision is Decision.ALLOW and not req.dry_run:
             await self._note_delivery(req, budget)
+        await self._events.emit(req.sender, req.at_ms, result.events)
         return result
 
     async def _note_delivery(self, req: SendRequest, budget: float) -> None:
@@ -131,11 +100,11 @@ class Gate:
         # leaves the decision standing; a retry with the same message_id notes it again.
         try:
             await self._store.note_inbound(
-                req.recipient, req.sender, req.at_ms, self._params.window_ms,
-                self._table(req.at_ms), budget,
+                req.recipient, req.sender, req.at_ms, self.params.window_ms,
+                self.table(req.at_ms), budget,
             )  # fmt: skip
         except BackendError as err:
-            self._failed(err)
+            self._guard.failed(err)
             log.warning("recipient note failed", extra={"error": str(err)})
 
     async def can_send_batch(
@@ -146,14 +115,14 @@ class Gate:
         Messages of one batch are decided as if sent at the same instant: a message
         in the batch does not see the recipient notes of earlier ones.
         """
-        budget = self._budget(time_remaining_s)
+        budget = self._guard.budget(time_remaining_s)
         try:
-            self._check_breaker(budget)
-            items = [(r, self._table(r.at_ms)) for r in reqs]
-            results = await self._store.can_send_many(items, self._params, budget)
-            self.breaker.success()
+            self._guard.admit(budget)
+            items = [(r, self.table(r.at_ms)) for r in reqs]
+            results = await self._store.can_send_many(items, self.params, budget)
+            self._guard.breaker.success()
         except BackendError as err:
-            self._failed(err)
+            self._guard.failed(err)
             degraded = [self._degrade(err) for _ in reqs]
             for d in degraded:
                 self._observer.decided(d, recorded=False)
@@ -162,12 +131,14 @@ class Gate:
         for req, res in zip(reqs, results, strict=True):
             self._observer.decided(res, recorded=not (req.dry_run or res.duplicate))
             if res.decision is Decision.ALLOW and not req.dry_run:
-                notes.append((req.recipient, req.sender, req.at_ms, self._table(req.at_ms)))
+                notes.append((req.recipient, req.sender, req.at_ms, self.table(req.at_ms)))
         try:
-            await self._store.note_inbound_many(notes, self._params.window_ms, budget)
+            await self._store.note_inbound_many(notes, self.params.window_ms, budget)
         except BackendError as err:
-            self._failed(err)
+            self._guard.failed(err)
             log.warning("recipient notes failed", extra={"error": str(err)})
+        for req, res in zip(reqs, results, strict=True):
+            await self._events.emit(req.sender, req.at_ms, res.events)
         return results
 
     # ------------------------------------------------------------ other calls
@@ -176,32 +147,44 @@ class Gate:
         self, replier: str, replied_to: str, at_ms: int, time_remaining_s: float | None
     ) -> int:
         """`replier` answered `replied_to`; returns how many messages stopped counting."""
-        budget = self._budget(time_remaining_s)
-        try:
-            self._check_breaker(budget)
-            refunded = await self._store.note_inbound(
-                replied_to, replier, at_ms, self._params.window_ms, self._table(at_ms), budget
-            )
-            self.breaker.success()
-        except BackendError as err:
-            self._failed(err)
-            raise
-        return refunded
+        return await self._guard.run(
+            time_remaining_s,
+            lambda b: self._store.note_inbound(
+                replied_to, replier, at_ms, self.params.window_ms, self.table(at_ms), b
+            ),
+        )
+
+    async def account(
+        self, account: str, at_ms: int, time_remaining_s: float | None, *, evaluate: bool = False
+    ) -> AccountView:
+        view = await self._guard.run(
+            time_remaining_s,
+            lambda b: self._store.account(
+                account, at_ms, self.params, self.table(at_ms), b, evaluate=evaluate
+            ),
+        )
+        await self._events.emit(account, at_ms, view.events)
+        return view
 
     async def usage(self, account: str, at_ms: int, time_remaining_s: float | None) -> Usage:
-        budget = self._budget(time_remaining_s)
-        try:
-            self._check_breaker(budget)
-            result = await self._store.usage(
-                account, at_ms, self._params, self._table(at_ms), budget
-            )
-            self.breaker.success()
-        except BackendError as err:
-            self._failed(err)
-            raise
-        return result
+        return (await self.account(account, at_ms, time_remaining_s)).usage
 
+    async def feedback(
+        self, reporter: str, subject: str, kind: FeedbackKind, at_ms: int,
+        time_remaining_s: float | None,
+    ) -> Quality:
+        """A block or spam report; returns the subject's quality afterwards."""
+        quality, _, events = await self._guard.run(
+            time_remaining_s,
+            lambda b: self._store.feedback(subject, reporter, kind, at_ms, self.params, b),
+        )
+        await self._events.emit(subject, at_ms, events)
+        return quality
 
-def limit_label(reason: Reason) -> str | None:
-    """The `limit` label of sendgate_limit_hits_total for a reason, if it is a limit."""
-    return LIMIT_LABELS.get(reason)
+    async def opt_in(
+        self, business: str, user: str, opted_in: bool, at_ms: int,
+        time_remaining_s: float | None,
+    ) -> None:
+        await self._guard.run(
+            time_remaining_s, lambda b: self._store.opt_in(business, user, opted_in, at_ms, b)
+        )

@@ -17,6 +17,11 @@ PREFIX = "sg:"
 # The enforcement event stream read by trust-and-safety tooling (bounded, XADD MAXLEN ~).
 EVENTS_STREAM = "sendgate:events"
 
+# Exception requests are not per account (reviewers look them up by id and state):
+# they live under their own tag, in one slot: r:<id>, s:<state>, a:<account>, pending.
+EXCEPTIONS_BASE = "sgx:{exceptions}:"
+EXCEPTIONS_PENDING = EXCEPTIONS_BASE + "pending"
+
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
 
 

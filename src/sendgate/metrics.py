@@ -14,7 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from sendgate.domain import LIMIT_LABELS, SendDecision
+from sendgate.domain import LIMIT_LABELS, Event, SendDecision
 
 # Sub-millisecond resolution where a sidecar's latency lives, up to the slow tail.
 LATENCY_BUCKETS = (
@@ -38,6 +38,10 @@ class Metrics:
         self.flags_raised = Counter(
             "sendgate_flags_raised_total", "Flags raised on accounts.", ["flag"], registry=r
         )
+        self.events = Counter(
+            "sendgate_events_total", "Enforcement events appended to sendgate:events.",
+            ["type"], registry=r,
+        )  # fmt: skip
         self.degraded_decisions = Counter(
             "sendgate_degraded_decisions_total",
             "Decisions made without Redis by the failure policy.",
@@ -80,6 +84,12 @@ class Metrics:
 
     def degraded(self, mode: str) -> None:
         self.degraded_decisions.labels(mode).inc()
+
+    # EventObserver
+    def event(self, event: Event) -> None:
+        self.events.labels(event.type).inc()
+        if event.type == "flag_raised":
+            self.flags_raised.labels(dict(event.fields).get("flag", "unknown")).inc()
 
     # StoreObserver
     def redis_call(self, seconds: float) -> None:

@@ -16,10 +16,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.exceptions import RedisError
 
+from sendgate.admin import Admin
+from sendgate.auth import AuthInterceptor
+from sendgate.breaker import CircuitBreaker
 from sendgate.config import Settings
 from sendgate.embedded_redis import RedisProcess
 from sendgate.errors import BackendError, StartupError
+from sendgate.events import EventSink
 from sendgate.gate import Gate
+from sendgate.guard import Guard
 from sendgate.interceptor import MetricsInterceptor
 from sendgate.metrics import Metrics, MetricsServer, http_app
 from sendgate.service import SendGateAdminService, SendGateService
@@ -60,6 +65,8 @@ class SendGateServer:
         self.embedded: RedisProcess | None = None
         self.store: RedisStore | None = None
         self.gate: Gate | None = None
+        self.admin: Admin | None = None
+        self.guard: Guard | None = None
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._metrics_server: MetricsServer | None = None
@@ -79,7 +86,13 @@ class SendGateServer:
         try:
             await self._start_redis()
             assert self.store is not None
-            self.gate = Gate(s, self.store, self.metrics)
+            self.guard = Guard(
+                s.redis.timeout_ms / 1000,
+                CircuitBreaker(s.redis.breaker_failures, s.redis.breaker_open_ms / 1000),
+            )
+            sink = EventSink(self.store, self.guard, self.metrics, s.events_max_len)
+            self.gate = Gate(s, self.store, self.guard, sink, self.metrics)
+            self.admin = Admin(self.gate, self.store, self.guard, sink)
             await self._start_grpc()
             host, port = split_address(s.metrics_address)
             self._metrics_server = MetricsServer(host, port, http_app(self.metrics, self.ready))
@@ -135,13 +148,22 @@ class SendGateServer:
     async def _start_grpc(self) -> None:
         s = self.settings
         assert self.gate is not None
+        assert self.admin is not None
+        auth = AuthInterceptor(
+            {
+                SENDGATE: s.auth.sendgate_token.get_secret_value(),
+                ADMIN: s.auth.admin_token.get_secret_value(),
+            }
+        )
         server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(self.metrics)], options=GRPC_OPTIONS
+            interceptors=[MetricsInterceptor(self.metrics), auth], options=GRPC_OPTIONS
         )
         pb_grpc.add_SendGateServicer_to_server(
-            SendGateService(self.gate, s.allow_client_time), server
+            SendGateService(self.gate, self.admin, s.allow_client_time), server
         )
-        pb_grpc.add_SendGateAdminServicer_to_server(SendGateAdminService(), server)
+        pb_grpc.add_SendGateAdminServicer_to_server(
+            SendGateAdminService(self.admin, s.allow_client_time), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SENDGATE, ADMIN, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -183,7 +205,8 @@ class SendGateServer:
                     log.error("redis unreachable", extra={"error": str(exc)})
                     await self._set_serving(False)
                 continue
-            self.gate.breaker.success()
+            assert self.guard is not None
+            self.guard.breaker.success()
             if not self._ready:
                 log.info("redis reachable again")
                 await self._set_serving(True)

@@ -17,7 +17,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from sendgate import validation as v
-from sendgate.convert import decision_pb, usage_pb
+from sendgate.admin import Admin, Conflict, NotFound
+from sendgate.convert import account_pb, decision_pb, exception_pb, usage_pb
+from sendgate.domain import AccountKind, ExceptionReason, ExceptionState, FeedbackKind
 from sendgate.errors import BackendError, InvalidArgument
 from sendgate.gate import Gate
 from sendgate.v1 import sendgate_pb2 as pb
@@ -69,8 +71,9 @@ async def _unimplemented(context: grpc.aio.ServicerContext, name: str) -> Any:
 class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
     """sendgate.v1.SendGate: the calls a chat server makes for every message."""
 
-    def __init__(self, gate: Gate, allow_client_time: bool) -> None:
+    def __init__(self, gate: Gate, admin: Admin, allow_client_time: bool) -> None:
         self._gate = gate
+        self._admin = admin
         self._allow_time = allow_client_time
 
     def _send_request(self, r: pb.CanSendRequest, prefix: str = "") -> Any:
@@ -124,39 +127,127 @@ class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
         usage = await self._gate.usage(account, at_ms, context.time_remaining())
         return pb.GetUsageResponse(usage=usage_pb(usage))
 
-    async def RecordFeedback(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "RecordFeedback")
+    @_rpc
+    async def RecordFeedback(
+        self, request: pb.RecordFeedbackRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordFeedbackResponse:
+        reporter = v.account_id(request.reporter, "reporter")
+        subject = v.account_id(request.subject, "subject")
+        v.distinct(reporter, subject, "subject", "reporter")
+        kind = v.enum(FeedbackKind, request.kind, "kind")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        quality = await self._gate.feedback(
+            reporter, subject, kind, at_ms, context.time_remaining()
+        )
+        return pb.RecordFeedbackResponse(quality=int(quality))  # type: ignore[arg-type]
 
-    async def RecordOptIn(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "RecordOptIn")
+    @_rpc
+    async def RecordOptIn(
+        self, request: pb.RecordOptInRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordOptInResponse:
+        business = v.account_id(request.business, "business")
+        user = v.account_id(request.user, "user")
+        v.distinct(business, user, "user", "business")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        await self._gate.opt_in(business, user, request.opted_in, at_ms, context.time_remaining())
+        return pb.RecordOptInResponse()
 
-    async def RequestException(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "RequestException")
+    @_rpc
+    async def RequestException(
+        self, request: pb.RequestExceptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RequestExceptionResponse:
+        account = v.account_id(request.account, "account")
+        reason = v.enum(ExceptionReason, request.reason, "reason")
+        note = v.note(request.note, "note")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        rid, state = await self._admin.request_exception(
+            account, reason, note, at_ms, context.time_remaining()
+        )
+        return pb.RequestExceptionResponse(request_id=rid, state=int(state))  # type: ignore[arg-type]
 
     async def CheckRegistration(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await _unimplemented(context, "CheckRegistration")
 
 
 class SendGateAdminService(pb_grpc.SendGateAdminServicer):  # type: ignore[misc]
-    """sendgate.v1.SendGateAdmin: trust-and-safety tools (filled in by later releases)."""
+    """sendgate.v1.SendGateAdmin: trust-and-safety tools."""
 
-    async def UpsertAccount(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "UpsertAccount")
+    def __init__(self, admin: Admin, allow_client_time: bool) -> None:
+        self._admin = admin
+        self._allow_time = allow_client_time
 
-    async def GetAccount(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "GetAccount")
+    @_rpc
+    async def UpsertAccount(
+        self, request: pb.UpsertAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpsertAccountResponse:
+        account = v.account_id(request.account, "account")
+        kind = v.enum(AccountKind, request.kind, "kind")
+        if request.registered_at < 0:
+            raise InvalidArgument("registered_at", "must not be negative")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        view = await self._admin.upsert_account(
+            account, kind, request.business_verified, request.identity_verified,
+            request.registered_at, at_ms, context.time_remaining(),
+        )  # fmt: skip
+        return pb.UpsertAccountResponse(account=account_pb(view))
 
-    async def ReviewException(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "ReviewException")
+    @_rpc
+    async def GetAccount(
+        self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetAccountResponse:
+        account = v.account_id(request.account, "account")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        view, exceptions = await self._admin.get_account(account, at_ms, context.time_remaining())
+        return pb.GetAccountResponse(account=account_pb(view, exceptions))
 
-    async def ListExceptions(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "ListExceptions")
+    @_rpc
+    async def EvaluateTier(
+        self, request: pb.EvaluateTierRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EvaluateTierResponse:
+        account = v.account_id(request.account, "account")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        view = await self._admin.evaluate_tier(account, at_ms, context.time_remaining())
+        return pb.EvaluateTierResponse(
+            tier_limit=view.usage.tier_limit,
+            tier_index=view.tier_index,
+            changed=any(e.type == "tier_changed" for e in view.events),
+            reasons=list(view.reasons),
+            usage=usage_pb(view.usage),
+        )
+
+    @_rpc
+    async def ReviewException(
+        self, request: pb.ReviewExceptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReviewExceptionResponse:
+        rid = v.request_id(request.request_id, "request_id")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        if request.approve:
+            if request.extra_allowance <= 0:
+                raise InvalidArgument("extra_allowance", "an approval needs a positive allowance")
+            if request.expires_at <= at_ms:
+                raise InvalidArgument("expires_at", "an approval needs an expiry in the future")
+        try:
+            record = await self._admin.review_exception(
+                rid, request.approve, request.extra_allowance, request.expires_at, at_ms,
+                context.time_remaining(),
+            )  # fmt: skip
+        except NotFound as err:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+        except Conflict as err:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+        return pb.ReviewExceptionResponse(exception=exception_pb(record))
+
+    @_rpc
+    async def ListExceptions(
+        self, request: pb.ListExceptionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListExceptionsResponse:
+        state = v.enum(ExceptionState, request.state, "state")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        records = await self._admin.list_exceptions(state, at_ms, context.time_remaining())
+        return pb.ListExceptionsResponse(exceptions=[exception_pb(x) for x in records])
 
     async def BanAccount(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await _unimplemented(context, "BanAccount")
 
     async def UnbanAccount(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await _unimplemented(context, "UnbanAccount")
-
-    async def EvaluateTier(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "EvaluateTier")

@@ -7,6 +7,8 @@ batch, e.g. `requests[3].sender`).
 from __future__ import annotations
 
 import re
+from enum import IntEnum
+from typing import TypeVar
 
 from sendgate.domain import SendRequest, Via
 from sendgate.errors import InvalidArgument
@@ -54,6 +56,32 @@ def via(value: int, field: str = "via") -> Via:
         return Via(value)
     except ValueError:
         raise InvalidArgument(field, f"unknown enum value {value}") from None
+
+
+E = TypeVar("E", bound=IntEnum)
+MAX_NOTE_LENGTH = 2000
+
+
+def enum(cls: type[E], value: int, field: str) -> E:
+    """A known, non-zero enum value (0 is the proto's UNSPECIFIED)."""
+    try:
+        if value == 0:
+            raise ValueError
+        return cls(value)
+    except ValueError:
+        raise InvalidArgument(field, f"unknown or unspecified enum value {value}") from None
+
+
+def note(value: str, field: str) -> str:
+    if len(value) > MAX_NOTE_LENGTH:
+        raise InvalidArgument(field, f"longer than {MAX_NOTE_LENGTH} characters")
+    return value
+
+
+def request_id(value: str, field: str) -> str:
+    if not value or len(value) > 64 or not value.isalnum():
+        raise InvalidArgument(field, "not a request id")
+    return value
 
 
 def distinct(a: str, b: str, field: str, what: str) -> None:

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -23,15 +22,20 @@ from redis.backoff import NoBackoff
 from sendgate import keys
 from sendgate.domain import (
     AccountKind,
-    Decision,
-    Reason,
+    AccountView,
+    Event,
+    ExceptionReason,
+    ExceptionRecord,
+    ExceptionState,
+    FeedbackKind,
+    Quality,
     SendDecision,
     SendRequest,
-    Usage,
-    Warning,
 )
 from sendgate.errors import BackendError, StartupError
 from sendgate.months import MonthTable
+from sendgate.store import parse
+from sendgate.store.params import QuotaParams
 from sendgate.store.scripts import SCRIPT_NAMES, LuaScript, script
 
 # Policies that may evict sendgate's keys: every key has a TTL, so volatile-* evict too.
@@ -44,19 +48,6 @@ class StoreObserver(Protocol):
     def redis_call(self, seconds: float) -> None: ...
 
     def redis_error(self, kind: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaParams:
-    """The policy numbers a decision script needs, pre-rendered as arguments."""
-
-    personal_monthly: int
-    business_monthly: int
-    username_monthly: int
-    warn_bp: int
-    window_ms: int
-    idempotency_ms: int
-    enforce: bool
 
 
 def message_key(message_id: str) -> str:
@@ -184,13 +175,19 @@ class RedisStore:
     async def ping(self, budget_s: float) -> None:
         await self._call(budget_s, self._client.ping)
 
+    async def _run(self, budget_s: float, name: str, key: str, args: Sequence[str | int]) -> Any:
+        return await self._call(budget_s, lambda: self._evalsha(name, key, args))
+
+    # ------------------------------------------------------------ messages
+
     @staticmethod
     def send_args(req: SendRequest, p: QuotaParams, months: MonthTable) -> list[str | int]:
+        """can_send.lua's arguments (public so benchmarks call the script directly)."""
         return [
             req.at_ms, req.recipient, message_key(req.message_id), int(req.via),
             1 if req.dry_run else 0, 1 if p.enforce else 0,
             p.personal_monthly, p.business_monthly, p.username_monthly, p.warn_bp,
-            p.window_ms, p.idempotency_ms, *months.args(),
+            p.window_ms, p.idempotency_ms, *months.args(), *p.biz,
         ]  # fmt: skip
 
     async def can_send(
@@ -198,57 +195,32 @@ class RedisStore:
     ) -> SendDecision:
         """Decide and count on the sender's slot (the recipient's side is `note_inbound`)."""
         args = self.send_args(req, params, months)
-        raw = await self._call(
-            budget_s, lambda: self._evalsha("can_send", keys.account_key(req.sender), args)
-        )
-        return _decision(raw)
-
-    async def note_inbound(
-        self,
-        account: str,
-        writer: str,
-        at_ms: int,
-        window_ms: int,
-        months: MonthTable,
-        budget_s: float,
-    ) -> int:
-        """`writer` wrote to `account`: open the conversation, refund. Returns the refund."""
-        args: list[str | int] = [at_ms, writer, window_ms, *months.args()]
-        raw = await self._call(
-            budget_s, lambda: self._evalsha("note_inbound", keys.account_key(account), args)
-        )
-        return int(raw)
-
-    async def usage(
-        self, account: str, at_ms: int, params: QuotaParams, months: MonthTable, budget_s: float
-    ) -> Usage:
-        args: list[str | int] = [at_ms, params.personal_monthly, params.business_monthly,
-                params.username_monthly, *months.args()]  # fmt: skip
-        raw = await self._call(
-            budget_s, lambda: self._evalsha("usage", keys.account_key(account), args)
-        )
-        used, limit, resets_at, uused, ulimit, kind = (int(v) for v in raw)
-        return Usage(used, limit, resets_at, uused, ulimit, AccountKind(kind))
+        raw = await self._run(budget_s, "can_send", keys.account_key(req.sender), args)
+        return parse.decision(raw)
 
     async def can_send_many(
-        self,
-        items: Sequence[tuple[SendRequest, MonthTable]],
-        params: QuotaParams,
+        self, items: Sequence[tuple[SendRequest, MonthTable]], params: QuotaParams,
         budget_s: float,
     ) -> list[SendDecision]:
         """Decide many messages in one pipeline round trip, in request order."""
+        sha = self._scripts["can_send"].sha
 
         async def run() -> list[Any]:
             pipe = self._client.pipeline(transaction=False)
             for req, months in items:
-                pipe.evalsha(
-                    self._scripts["can_send"].sha, 1, keys.account_key(req.sender),
-                    *self.send_args(req, params, months),
-                )  # fmt: skip
+                args = self.send_args(req, params, months)
+                pipe.evalsha(sha, 1, keys.account_key(req.sender), *args)
             return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
 
-        raws = await self._call(budget_s, run)
-        return [_decision(raw) for raw in raws]
+        return [parse.decision(raw) for raw in await self._call(budget_s, run)]
+
+    async def note_inbound(
+        self, account: str, writer: str, at_ms: int, window_ms: int, months: MonthTable,
+        budget_s: float,
+    ) -> int:
+        """`writer` wrote to `account`: open the conversation, refund. Returns the refund."""
+        args: list[str | int] = [at_ms, writer, window_ms, *months.args()]
+        return int(await self._run(budget_s, "note_inbound", keys.account_key(account), args))
 
     async def note_inbound_many(
         self, notes: Sequence[tuple[str, str, int, MonthTable]], window_ms: int, budget_s: float
@@ -256,27 +228,107 @@ class RedisStore:
         """Several (account, writer, at_ms, months) notes in one pipeline round trip."""
         if not notes:
             return
+        sha = self._scripts["note_inbound"].sha
 
         async def run() -> list[Any]:
             pipe = self._client.pipeline(transaction=False)
             for account, writer, at_ms, months in notes:
                 pipe.evalsha(
-                    self._scripts["note_inbound"].sha, 1, keys.account_key(account),
-                    at_ms, writer, window_ms, *months.args(),
-                )  # fmt: skip
+                    sha, 1, keys.account_key(account), at_ms, writer, window_ms, *months.args()
+                )
             return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
 
         await self._call(budget_s, run)
 
+    # ------------------------------------------------------------ accounts
 
-def _decision(raw: Sequence[Any]) -> SendDecision:
-    d, r, c, used, limit, resets_at, uused, ulimit, w, retry, dup, kind = (int(v) for v in raw)
-    return SendDecision(
-        decision=Decision(d),
-        reason=Reason(r),
-        counted=bool(c),
-        usage=Usage(used, limit, resets_at, uused, ulimit, AccountKind(kind)),
-        warning=Warning(w),
-        retry_after_ms=retry,
-        duplicate=bool(dup),
-    )
+    async def account(
+        self, account: str, at_ms: int, params: QuotaParams, months: MonthTable,
+        budget_s: float, *, evaluate: bool = False,
+    ) -> AccountView:
+        """Usage and standing; a stale business is re-evaluated (always, with `evaluate`)."""
+        args = [at_ms, *params.limit_args(), *months.args(), *params.biz, 1 if evaluate else 0]
+        raw = await self._run(budget_s, "usage", keys.account_key(account), args)
+        return parse.account_view(account, raw)
+
+    async def upsert_account(
+        self, account: str, kind: AccountKind, business_verified: bool, identity_verified: bool,
+        registered_at: int, at_ms: int, params: QuotaParams, months: MonthTable, budget_s: float,
+    ) -> AccountView:
+        args = [
+            at_ms, int(kind), int(business_verified), int(identity_verified), registered_at,
+            *params.limit_args(), *months.args(), *params.biz,
+        ]  # fmt: skip
+        raw = await self._run(budget_s, "upsert_account", keys.account_key(account), args)
+        return parse.account_view(account, raw)
+
+    async def feedback(
+        self, subject: str, reporter: str, kind: FeedbackKind, at_ms: int, params: QuotaParams,
+        budget_s: float,
+    ) -> tuple[Quality, bool, tuple[Event, ...]]:
+        """A block or report; returns the subject's quality, whether it counted, events."""
+        args = [at_ms, reporter, int(kind), *params.biz]
+        raw = await self._run(budget_s, "feedback", keys.account_key(subject), args)
+        return Quality(int(raw[0])), bool(int(raw[1])), parse.events(raw, 2)
+
+    async def opt_in(
+        self, business: str, user: str, opted_in: bool, at_ms: int, budget_s: float
+    ) -> None:
+        args: list[str | int] = [at_ms, user, 1 if opted_in else 0]
+        await self._run(budget_s, "opt_in", keys.account_key(business), args)
+
+    async def set_allowance(
+        self, account: str, extra: int, expires_at: int, budget_s: float
+    ) -> None:
+        await self._run(budget_s, "set_allowance", keys.account_key(account), [extra, expires_at])
+
+    # ------------------------------------------------------------ exceptions
+
+    async def exception_request(
+        self, account: str, reason: ExceptionReason, note: str, request_id: str, at_ms: int,
+        budget_s: float,
+    ) -> tuple[str, bool]:
+        """Returns (request id, created); an open request of the account is returned as is."""
+        args = [at_ms, keys.escape(account), account, int(reason), note, request_id]
+        raw = await self._run(budget_s, "exception_request", keys.EXCEPTIONS_PENDING, args)
+        return parse.text(raw[0]), bool(int(raw[2]))
+
+    async def exception_review(
+        self, request_id: str, approve: bool, extra: int, expires_at: int, at_ms: int,
+        now_ms: int, budget_s: float,
+    ) -> tuple[str, ExceptionRecord | None]:
+        """('ok' | 'same' | 'conflict' | 'not_found', the record)."""
+        args = [at_ms, request_id, 1 if approve else 0, extra, expires_at]
+        raw = await self._run(budget_s, "exception_review", keys.EXCEPTIONS_PENDING, args)
+        status = parse.text(raw[0])
+        if status == "not_found":
+            return status, None
+        return status, parse.exception_record(request_id, raw[1:], now_ms)
+
+    async def exception_list(
+        self, state: ExceptionState | None, account: str | None, limit: int, at_ms: int,
+        now_ms: int, budget_s: float,
+    ) -> list[ExceptionRecord]:
+        """Requests in `state`, or (state None) the newest requests of `account`."""
+        args = [at_ms, int(state) if state else 0, limit, keys.escape(account or "")]
+        raw = await self._run(budget_s, "exception_list", keys.EXCEPTIONS_PENDING, args)
+        return parse.exception_list(raw, now_ms)
+
+    # ------------------------------------------------------------ events
+
+    async def append_events(
+        self, items: Sequence[tuple[str, int, Event]], max_len: int, budget_s: float
+    ) -> None:
+        """XADD each (account, at_ms, event) to the bounded enforcement stream."""
+        if not items:
+            return
+
+        async def run() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for account, at_ms, event in items:
+                fields = {"type": event.type, "account": account, "at": str(at_ms)}
+                fields.update(event.fields)
+                pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=max_len, approximate=True)  # type: ignore[arg-type]
+            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
+
+        await self._call(budget_s, run)

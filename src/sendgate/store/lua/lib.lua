@@ -37,14 +37,13 @@ local function pick_month(i, now)
 end
 
 -- The monthly limit in force: by kind, plus an approved, unexpired exception.
-local function account_limits(acct, now, personal, business)
-  local rec = redis.call('HMGET', acct, 'k', 'xa', 'xe')
-  local kind = tonumber(rec[1]) or 1
+local function monthly_limit(acct, now, kind, personal, business)
   local limit = personal
   if kind == 2 then limit = business end
-  local extra, expires = tonumber(rec[2]), tonumber(rec[3])
+  local x = redis.call('HMGET', acct, 'xa', 'xe')
+  local extra, expires = tonumber(x[1]), tonumber(x[2])
   if extra and expires and now < expires then limit = limit + extra end
-  return kind, limit
+  return limit
 end
 
 local function warning(used, limit, warn_bp)

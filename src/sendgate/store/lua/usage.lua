@@ -1,12 +1,21 @@
--- usage.lua: read an account's monthly position; writes nothing.
--- ARGV: now, personal_limit, business_limit, username_limit, month table.
--- Returns {used, limit, resets_at, username_used, username_limit, kind}.
+-- usage.lua: an account's position (GetUsage, GetAccount, EvaluateTier).
+-- ARGV: 1 now, 2 personal limit, 3 business limit, 4 username limit, 5-11 month table,
+--   12-27 business configuration, 28 force evaluation (EvaluateTier) 0/1.
+-- A business is re-evaluated when its last evaluation is stale (or when forced).
+-- Returns biz.lua account_view.
 local acct = KEYS[1]
-local personal = int_arg(2, 'personal_limit')
-local business = int_arg(3, 'business_limit')
-local ulimit = int_arg(4, 'username_limit')
+local base = string.sub(acct, 1, -2)
+local limits = {int_arg(2, 'personal_limit'), int_arg(3, 'business_limit'),
+                int_arg(4, 'username_limit')}
 local now = now_ms(1)
 local label, resets_at = pick_month(5, now)
-local kind, limit = account_limits(acct, now, personal, business)
-local rec = redis.call('HMGET', string.sub(acct, 1, -2) .. 'q:' .. label, 'u', 'n')
-return {tonumber(rec[1]) or 0, limit, resets_at, tonumber(rec[2]) or 0, ulimit, kind}
+local cfg = parse_biz(12)
+local force = ARGV[28] == '1'
+local rec = record(acct)
+local events, reasons = {}, {}
+if rec.kind == 2 then
+  reasons = evaluate(acct, base, now, cfg, rec, events, force)
+elseif force then
+  reasons = {'personal accounts have no business tier'}
+end
+return account_view(acct, base, now, cfg, rec, limits, label, resets_at, reasons, events)

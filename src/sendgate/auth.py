@@ -1,0 +1,85 @@
+"""Per-service bearer tokens, checked by a grpc.aio interceptor.
+
+SendGate and SendGateAdmin each have their own token (`authorization: Bearer …`),
+compared in constant time. A missing token is UNAUTHENTICATED, a wrong one
+PERMISSION_DENIED. A service with no token configured is open to loopback peers only.
+Health and reflection stay open (probes carry no credentials).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+log = logging.getLogger("sendgate.auth")
+
+_LOOPBACK_PEERS = ("ipv4:127.", "ipv6:[::1]", "unix:")
+
+
+def is_loopback(peer: str) -> bool:
+    return peer.startswith(_LOOPBACK_PEERS)
+
+
+def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    async def abort(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
+
+    return grpc.unary_unary_rpc_method_handler(abort)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, tokens: dict[str, str]) -> None:
+        """`tokens`: full service name → token ("" = loopback only)."""
+        self._tokens = {k: v.encode() for k, v in tokens.items()}
+        for service, token in tokens.items():
+            if not token:
+                log.warning(
+                    "no token configured: service open to loopback peers only",
+                    extra={"service": service},
+                )
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        service = details.method.lstrip("/").partition("/")[0]
+        token = self._tokens.get(service)
+        handler = await continuation(details)
+        if token is None or handler is None:
+            return handler
+        if not token:
+            return self._loopback_only(handler)
+        given = b""
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization":
+                raw = value.encode() if isinstance(value, str) else bytes(value)
+                if raw.startswith(b"Bearer "):
+                    given = raw[len(b"Bearer ") :]
+        if not given:
+            return _deny(grpc.StatusCode.UNAUTHENTICATED, f"{service} needs a bearer token")
+        if not hmac.compare_digest(given, token):
+            return _deny(grpc.StatusCode.PERMISSION_DENIED, f"wrong token for {service}")
+        return handler
+
+    @staticmethod
+    def _loopback_only(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        inner = handler.unary_unary
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if not is_loopback(context.peer()):
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "no token configured: only loopback peers are served",
+                )
+            return await inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

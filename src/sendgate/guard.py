@@ -1,0 +1,51 @@
+"""The failure policy every Redis call goes through: deadline budget and circuit breaker."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sendgate.breaker import CircuitBreaker
+from sendgate.errors import BackendError, BackendUnavailable
+
+T = TypeVar("T")
+
+# Leave this much of the caller's deadline for the answer to travel back.
+DEADLINE_MARGIN_S = 0.005
+
+
+class Guard:
+    def __init__(self, timeout_s: float, breaker: CircuitBreaker) -> None:
+        self.timeout_s = timeout_s
+        self.breaker = breaker
+
+    def budget(self, time_remaining_s: float | None) -> float:
+        """Seconds Redis may take: the configured budget, cut to the caller's deadline."""
+        if time_remaining_s is None:
+            return self.timeout_s
+        return min(self.timeout_s, time_remaining_s - DEADLINE_MARGIN_S)
+
+    def admit(self, budget_s: float) -> None:
+        """Raise instead of calling Redis when there is no time or the breaker is open."""
+        if budget_s <= 0:
+            raise BackendError("deadline", "caller's deadline leaves no time for redis")
+        if not self.breaker.allow():
+            raise BackendUnavailable()
+
+    def failed(self, err: BackendError) -> None:
+        if not isinstance(err, BackendUnavailable) and err.kind != "deadline":
+            self.breaker.failure()
+
+    async def run(
+        self, time_remaining_s: float | None, call: Callable[[float], Awaitable[T]]
+    ) -> T:
+        """Run `call(budget)` under the policy; BackendError propagates to the caller."""
+        budget = self.budget(time_remaining_s)
+        try:
+            self.admit(budget)
+            result = await call(budget)
+        except BackendError as err:
+            self.failed(err)
+            raise
+        self.breaker.success()
+        return result

@@ -1,0 +1,235 @@
+-- biz.lua: business messaging helpers (tiers, quality, flags), prepended after lib.lua.
+-- Account record fields (hash `a`): k kind (1 personal, 2 business), bv/iv verified,
+-- ra registered_at, ti tier index, ql quality (1 HIGH, 2 MEDIUM, 3 LOW), fs flagged
+-- since (ms, 0 = not flagged), ev last evaluation (ms), rs restricted (0/1),
+-- xa/xe exception allowance and expiry, b banned (0/1).
+-- Business keys: bic (zset: users of open business-initiated conversations, score =
+-- opening time, pruned to 24 h), u:<day> (HyperLogLog: users reached that day, 8 days),
+-- st (hash: c|b|s:<hour> conversations, blocks, spam reports, pruned to the window),
+-- hq (hash: <day> -> conversations opened at HIGH quality, 30 days), optin (hash).
+
+local HOUR_MS = 3600000
+local Q_HIGH, Q_MEDIUM, Q_LOW = 1, 2, 3
+local ST_CONNECTED, ST_FLAGGED, ST_RESTRICTED, ST_BANNED = 1, 2, 3, 4
+local FLAG_QUALITY_LOW = 1
+
+-- Business configuration at ARGV[i..i+15] (sendgate/store/params.py BizParams.args).
+local function parse_biz(i)
+  local cfg = {tiers = {}}
+  for t in string.gmatch(ARGV[i], '%d+') do cfg.tiers[#cfg.tiers + 1] = tonumber(t) end
+  if #cfg.tiers == 0 then fail('bad argument tiers') end
+  cfg.downgrade_ms = int_arg(i + 1, 'downgrade_ms')
+  cfg.window_ms = int_arg(i + 2, 'quality_window_ms', 1)
+  cfg.recent_ms = int_arg(i + 3, 'recent_ms', 1)
+  cfg.recent_weight = int_arg(i + 4, 'recent_weight_pct', 100) / 100
+  cfg.low_bp = int_arg(i + 5, 'low_bp', 1)
+  cfg.medium_bp = int_arg(i + 6, 'medium_bp', 1)
+  cfg.min_sample = int_arg(i + 7, 'min_sample', 1)
+  cfg.surge = int_arg(i + 8, 'surge_per_hour', 1)
+  cfg.surge_bp = int_arg(i + 9, 'surge_factor_bp', 1)
+  cfg.eval_ms = int_arg(i + 10, 'eval_interval_ms', 1)
+  cfg.hq_needed = int_arg(i + 11, 'hq_needed')
+  cfg.idv_from = int_arg(i + 12, 'identity_from_tier')
+  cfg.cs_ms = int_arg(i + 13, 'cs_window_ms', 1)
+  cfg.upgrade_bp = int_arg(i + 14, 'upgrade_bp', 1)
+  cfg.stream_max = int_arg(i + 15, 'unused', 0)
+  return cfg
+end
+
+local function record(acct)
+  local r = redis.call('HMGET', acct, 'k', 'bv', 'iv', 'ti', 'ql', 'fs', 'ev', 'rs', 'b')
+  return {
+    kind = tonumber(r[1]) or 1, bv = r[2] == '1', iv = r[3] == '1',
+    ti = tonumber(r[4]) or 0, ql = tonumber(r[5]) or Q_HIGH, fs = tonumber(r[6]) or 0,
+    ev = tonumber(r[7]) or 0, rs = r[8] == '1', banned = r[9] == '1',
+  }
+end
+
+-- Weighted negative feedback per business-initiated conversation over the window;
+-- drops stale hours. Returns quality and the rate in basis points.
+local function quality_of(base, now, cfg)
+  local stk = base .. 'st'
+  local st = redis.call('HGETALL', stk)
+  local cutoff = math.floor((now - cfg.window_ms) / HOUR_MS)
+  local recent = math.floor((now - cfg.recent_ms) / HOUR_MS)
+  local conv, neg, stale = 0, 0, {}
+  for j = 1, #st, 2 do
+    local kind, hour = string.match(st[j], '^(%a):(%d+)$')
+    hour = tonumber(hour)
+    if hour == nil or hour < cutoff then
+      stale[#stale + 1] = st[j]
+    else
+      local w = 1
+      if hour >= recent then w = cfg.recent_weight end
+      local v = tonumber(st[j + 1]) * w
+      if kind == 'c' then conv = conv + v else neg = neg + v end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', stk, unpack(stale)) end
+  local rate_bp = math.floor(neg * 10000 / math.max(conv, cfg.min_sample))
+  if rate_bp >= cfg.low_bp then return Q_LOW, rate_bp end
+  if rate_bp >= cfg.medium_bp then return Q_MEDIUM, rate_bp end
+  return Q_HIGH, rate_bp
+end
+
+-- Blocks and reports in the current and previous hour reach the surge threshold.
+local function in_surge(base, now, cfg)
+  local h = math.floor(now / HOUR_MS)
+  local v = redis.call('HMGET', base .. 'st', 'b:' .. h, 's:' .. h, 'b:' .. (h - 1), 's:' .. (h - 1))
+  local n = 0
+  for j = 1, 4 do n = n + (tonumber(v[j]) or 0) end
+  return n >= cfg.surge
+end
+
+-- The tier limit in force (0 = unlimited), lowered during a surge.
+local function tier_limit(base, now, cfg, rec)
+  local ti = math.min(rec.ti, #cfg.tiers - 1)
+  local limit = cfg.tiers[ti + 1]
+  if limit > 0 and in_surge(base, now, cfg) then
+    limit = math.max(1, math.floor(limit * cfg.surge_bp / 10000))
+  end
+  return limit
+end
+
+-- Unique users of open business-initiated conversations (rolling 24 h), pruned.
+local function open_conversations(base, now)
+  local bic = base .. 'bic'
+  redis.call('ZREMRANGEBYSCORE', bic, '-inf', string.format('%d', now - DAY_MS))
+  return redis.call('ZCARD', bic)
+end
+
+local function unique_users_7d(base, now)
+  local day = math.floor(now / DAY_MS)
+  local ks = {}
+  for d = day - 6, day do ks[#ks + 1] = base .. 'u:' .. d end
+  return redis.call('PFCOUNT', unpack(ks))
+end
+
+local function high_quality_30d(base, now)
+  local day = math.floor(now / DAY_MS)
+  local h = redis.call('HGETALL', base .. 'hq')
+  local total, stale = 0, {}
+  for j = 1, #h, 2 do
+    local d = tonumber(h[j])
+    if d == nil or d <= day - 30 then stale[#stale + 1] = h[j] else total = total + tonumber(h[j + 1]) end
+  end
+  if #stale > 0 then redis.call('HDEL', base .. 'hq', unpack(stale)) end
+  return total
+end
+
+local function status_of(rec, limit, open)
+  if rec.banned then return ST_BANNED end
+  if rec.kind == 2 and limit > 0 and open >= limit then return ST_RESTRICTED end
+  if rec.kind == 2 and rec.ql == Q_LOW then return ST_FLAGGED end
+  if rec.kind == 2 then return ST_CONNECTED end
+  return 0
+end
+
+local function flag_bits(rec)
+  local bits = 0
+  if rec.kind == 2 and rec.ql == Q_LOW then bits = bits + FLAG_QUALITY_LOW end
+  return bits
+end
+
+-- Re-evaluate quality, flag, downgrades and upgrades; persists the result in `rec`.
+-- Appends events to `events`; returns the reasons behind the tier decision.
+local function evaluate(acct, base, now, cfg, rec, events, force)
+  if not force and now - rec.ev < cfg.eval_ms then return {} end
+  local q = quality_of(base, now, cfg)
+  if q == Q_LOW and rec.ql ~= Q_LOW then
+    rec.fs = now
+    events[#events + 1] = {'flag_raised', 'flag', 'quality_low'}
+  elseif q ~= Q_LOW and rec.ql == Q_LOW then
+    rec.fs = 0
+    events[#events + 1] = {'flag_cleared', 'flag', 'quality_low'}
+  end
+  rec.ql = q
+  local reasons = {}
+  -- Flagged continuously for a whole period: one tier down, and again each period.
+  if q == Q_LOW and cfg.downgrade_ms > 0 and rec.fs > 0 and now - rec.fs >= cfg.downgrade_ms then
+    local periods = math.floor((now - rec.fs) / cfg.downgrade_ms)
+    rec.fs = rec.fs + periods * cfg.downgrade_ms
+    local to = math.max(0, rec.ti - periods)
+    if to ~= rec.ti then
+      events[#events + 1] = {'tier_changed', 'from', rec.ti, 'to', to, 'cause', 'flagged'}
+      rec.ti = to
+    end
+    reasons[#reasons + 1] = 'downgraded: flagged for ' .. periods .. ' period(s)'
+  end
+  local ti = math.min(rec.ti, #cfg.tiers - 1)
+  local limit = cfg.tiers[ti + 1]
+  local ok = true
+  if rec.banned then ok = false; reasons[#reasons + 1] = 'banned' end
+  if q == Q_LOW then ok = false; reasons[#reasons + 1] = 'status FLAGGED (quality LOW)' end
+  if limit == 0 or ti + 1 >= #cfg.tiers then
+    ok = false; reasons[#reasons + 1] = 'already at the top tier'
+  end
+  if ok then
+    local need = math.ceil(limit * cfg.upgrade_bp / 10000)
+    local u7 = unique_users_7d(base, now)
+    if u7 < need then
+      ok = false
+      reasons[#reasons + 1] = 'unique users in 7 days ' .. u7 .. ' < ' .. need
+    end
+    if ti == 0 and not rec.bv then
+      local hq = high_quality_30d(base, now)
+      if hq < cfg.hq_needed then
+        ok = false
+        reasons[#reasons + 1] = 'leaving the first tier needs business verification or '
+          .. cfg.hq_needed .. ' high-quality conversations in 30 days (have ' .. hq .. ')'
+      end
+    end
+    if ti + 1 >= cfg.idv_from and not (rec.bv and rec.iv) then
+      ok = false
+      reasons[#reasons + 1] = 'tier ' .. (ti + 1) .. ' needs business and identity verification'
+    end
+  end
+  if ok then
+    events[#events + 1] = {'tier_changed', 'from', ti, 'to', ti + 1, 'cause', 'upgrade'}
+    rec.ti = ti + 1
+    reasons[#reasons + 1] = 'upgraded'
+  end
+  rec.ev = now
+  redis.call('HSET', acct, 'ql', rec.ql, 'fs', rec.fs, 'ti', rec.ti, 'ev', now)
+  return reasons
+end
+
+-- The business part of Usage: tier limit, unique users 24 h, quality, status, flags.
+local function business_usage(base, now, cfg, rec)
+  if rec.kind ~= 2 then return {0, 0, 0, status_of(rec, 0, 0), flag_bits(rec)} end
+  local limit = tier_limit(base, now, cfg, rec)
+  local open = open_conversations(base, now)
+  return {limit, open, rec.ql, status_of(rec, limit, open), flag_bits(rec)}
+end
+
+-- Flatten events for the reply: {n, type, nfields, k, v, ..., type, ...}.
+local function flat_events(events)
+  local out = {#events}
+  for _, e in ipairs(events) do
+    out[#out + 1] = e[1]
+    out[#out + 1] = (#e - 1) / 2
+    for j = 2, #e do out[#out + 1] = tostring(e[j]) end
+  end
+  return out
+end
+
+-- Everything GetUsage/GetAccount/EvaluateTier report about an account:
+-- {used, limit, resets_at, username_used, username_limit, kind, tier_limit,
+--  unique_users_24h, quality, status, flag bits, business_verified, identity_verified,
+--  registered_at, tier_index, nreasons, reasons..., events...}.
+local function account_view(acct, base, now, cfg, rec, limits, month_label, resets_at,
+                            reasons, events)
+  local limit = monthly_limit(acct, now, rec.kind, limits[1], limits[2])
+  local qv = redis.call('HMGET', base .. 'q:' .. month_label, 'u', 'n')
+  local out = {tonumber(qv[1]) or 0, limit, resets_at, tonumber(qv[2]) or 0, limits[3], rec.kind}
+  for _, v in ipairs(business_usage(base, now, cfg, rec)) do out[#out + 1] = v end
+  local extra = redis.call('HMGET', acct, 'ra')
+  out[#out + 1] = rec.bv and 1 or 0
+  out[#out + 1] = rec.iv and 1 or 0
+  out[#out + 1] = tonumber(extra[1]) or 0
+  out[#out + 1] = rec.ti
+  out[#out + 1] = #reasons
+  for _, r in ipairs(reasons) do out[#out + 1] = r end
+  for _, v in ipairs(flat_events(events)) do out[#out + 1] = v end
+  return out
+end

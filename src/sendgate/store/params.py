@@ -1,0 +1,64 @@
+"""Policy numbers rendered once as Lua arguments (pure; no Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sendgate.config import Settings
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaParams:
+    """The monthly-quota numbers a decision script needs."""
+
+    personal_monthly: int
+    business_monthly: int
+    username_monthly: int
+    warn_bp: int
+    window_ms: int
+    idempotency_ms: int
+    enforce: bool
+    biz: tuple[str | int, ...] = ()
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> QuotaParams:
+        lim = s.limits
+        return cls(
+            personal_monthly=lim.personal_monthly,
+            business_monthly=lim.business_monthly,
+            username_monthly=lim.username_monthly,
+            warn_bp=round(lim.warn_ratio * 10_000),
+            window_ms=lim.conversation_window_days * DAY_MS,
+            idempotency_ms=s.idempotency_hours * HOUR_MS,
+            enforce=s.enforce,
+            biz=biz_args(s),
+        )
+
+    def limit_args(self) -> list[str | int]:
+        return [self.personal_monthly, self.business_monthly, self.username_monthly]
+
+
+def biz_args(s: Settings) -> tuple[str | int, ...]:
+    """The 16 business-configuration arguments parsed by biz.lua parse_biz."""
+    b, q = s.business, s.quality
+    return (
+        ",".join(str(t) for t in b.tiers),
+        b.flagged_downgrade_days * DAY_MS,
+        q.window_days * DAY_MS,
+        q.recent_hours * HOUR_MS,
+        round(q.recent_weight * 100),
+        round(q.low_rate * 10_000),
+        round(q.medium_rate * 10_000),
+        q.min_sample,
+        q.surge_per_hour,
+        round(q.surge_limit_factor * 10_000),
+        b.evaluation_interval_minutes * 60_000,
+        b.starting_tier_high_quality_conversations,
+        b.identity_verification_from_tier,
+        b.customer_service_window_hours * HOUR_MS,
+        round(b.upgrade_fraction * 10_000),
+        0,
+    )
