@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sendgate import domain, keys, validation
+from sendgate.auth import is_loopback
 from sendgate.breaker import BreakerState, CircuitBreaker
 from sendgate.errors import InvalidArgument
+from sendgate.guard import Guard
 from sendgate.months import MonthCache, month_table
 from sendgate.store.redis_store import message_key
 from sendgate.v1 import sendgate_pb2 as pb
@@ -122,3 +124,18 @@ def test_validation_rules() -> None:
             allow_client_time=False, prefix="requests[2].",
         )  # fmt: skip
     assert info.value.field == "requests[2].recipient"
+
+
+def test_loopback_peers() -> None:
+    assert is_loopback("ipv4:127.0.0.1:5000")
+    assert is_loopback("ipv6:[::1]:5000")
+    assert is_loopback("unix:/tmp/x.sock")
+    assert not is_loopback("ipv4:10.0.0.1:5000")
+    assert not is_loopback("ipv6:[2001:db8::1]:5000")
+
+
+def test_batch_budget_grows_with_size_but_respects_the_deadline() -> None:
+    g = Guard(0.1, CircuitBreaker(5, 1.0))
+    assert g.budget(None) == 0.1
+    assert g.budget(None, 1001) == pytest.approx(1.1)
+    assert g.budget(0.5, 1001) == pytest.approx(0.495)

@@ -41,8 +41,14 @@ class Admin:
         self._events = events
 
     async def upsert_account(
-        self, account: str, kind: AccountKind, business_verified: bool,
-        identity_verified: bool, registered_at: int, at_ms: int, time_remaining_s: float | None,
+        self,
+        account: str,
+        kind: AccountKind,
+        business_verified: bool,
+        identity_verified: bool,
+        registered_at: int,
+        at_ms: int,
+        time_remaining_s: float | None,
     ) -> AccountView:
         p, months = self._gate.params, self._gate.table(at_ms)
         view = await self._guard.run(
@@ -61,9 +67,7 @@ class Admin:
         view = await self._gate.account(account, at_ms, time_remaining_s)
         exceptions = await self._guard.run(
             time_remaining_s,
-            lambda b: self._store.exception_list(
-                None, account, 100, at_ms, at_ms or wall_ms(), b
-            ),
+            lambda b: self._store.exception_list(None, account, 100, at_ms, at_ms or wall_ms(), b),
         )
         return view, exceptions
 
@@ -73,7 +77,11 @@ class Admin:
         return await self._gate.account(account, at_ms, time_remaining_s, evaluate=True)
 
     async def request_exception(
-        self, account: str, reason: ExceptionReason, note: str, at_ms: int,
+        self,
+        account: str,
+        reason: ExceptionReason,
+        note: str,
+        at_ms: int,
         time_remaining_s: float | None,
     ) -> tuple[str, ExceptionState]:
         new_id = uuid.uuid4().hex
@@ -88,7 +96,12 @@ class Admin:
         return request_id, ExceptionState.PENDING
 
     async def review_exception(
-        self, request_id: str, approve: bool, extra: int, expires_at: int, at_ms: int,
+        self,
+        request_id: str,
+        approve: bool,
+        extra: int,
+        expires_at: int,
+        at_ms: int,
         time_remaining_s: float | None,
     ) -> ExceptionRecord:
         now = at_ms or wall_ms()

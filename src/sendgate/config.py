@@ -103,6 +103,8 @@ class QualitySettings(_Section):
     low_rate: float = Field(0.05, gt=0, le=1)
     # The rate's denominator is at least this, so a handful of messages cannot swing it.
     min_sample: int = Field(20, ge=1, le=1_000_000)
+    # Fewer unique blocks/reports than this in the window keep the rating HIGH.
+    min_feedback: int = Field(3, ge=1, le=1_000_000)
     # A surge: this many unique blocks/reports within the current and previous hour
     # cuts the tier limit to surge_limit_factor of itself until it passes.
     surge_per_hour: int = Field(50, ge=1, le=10_000_000)

@@ -115,7 +115,7 @@ class Gate:
         Messages of one batch are decided as if sent at the same instant: a message
         in the batch does not see the recipient notes of earlier ones.
         """
-        budget = self._guard.budget(time_remaining_s)
+        budget = self._guard.budget(time_remaining_s, len(reqs))
         try:
             self._guard.admit(budget)
             items = [(r, self.table(r.at_ms)) for r in reqs]
@@ -170,7 +170,11 @@ class Gate:
         return (await self.account(account, at_ms, time_remaining_s)).usage
 
     async def feedback(
-        self, reporter: str, subject: str, kind: FeedbackKind, at_ms: int,
+        self,
+        reporter: str,
+        subject: str,
+        kind: FeedbackKind,
+        at_ms: int,
         time_remaining_s: float | None,
     ) -> Quality:
         """A block or spam report; returns the subject's quality afterwards."""
@@ -182,7 +186,11 @@ class Gate:
         return quality
 
     async def opt_in(
-        self, business: str, user: str, opted_in: bool, at_ms: int,
+        self,
+        business: str,
+        user: str,
+        opted_in: bool,
+        at_ms: int,
         time_remaining_s: float | None,
     ) -> None:
         await self._guard.run(

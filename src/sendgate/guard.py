@@ -19,11 +19,13 @@ class Guard:
         self.timeout_s = timeout_s
         self.breaker = breaker
 
-    def budget(self, time_remaining_s: float | None) -> float:
-        """Seconds Redis may take: the configured budget, cut to the caller's deadline."""
+    def budget(self, time_remaining_s: float | None, items: int = 1) -> float:
+        """Seconds Redis may take: the configured budget (grown for a pipeline of `items`,
+        a batch of 1,000 is about 10x one call), cut to the caller's deadline."""
+        own = self.timeout_s * (1 + max(0, items - 1) / 100)
         if time_remaining_s is None:
-            return self.timeout_s
-        return min(self.timeout_s, time_remaining_s - DEADLINE_MARGIN_S)
+            return own
+        return min(own, time_remaining_s - DEADLINE_MARGIN_S)
 
     def admit(self, budget_s: float) -> None:
         """Raise instead of calling Redis when there is no time or the breaker is open."""
@@ -36,9 +38,7 @@ class Guard:
         if not isinstance(err, BackendUnavailable) and err.kind != "deadline":
             self.breaker.failure()
 
-    async def run(
-        self, time_remaining_s: float | None, call: Callable[[float], Awaitable[T]]
-    ) -> T:
+    async def run(self, time_remaining_s: float | None, call: Callable[[float], Awaitable[T]]) -> T:
         """Run `call(budget)` under the policy; BackendError propagates to the caller."""
         budget = self.budget(time_remaining_s)
         try:

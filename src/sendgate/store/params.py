@@ -60,5 +60,5 @@ def biz_args(s: Settings) -> tuple[str | int, ...]:
         b.identity_verification_from_tier,
         b.customer_service_window_hours * HOUR_MS,
         round(b.upgrade_fraction * 10_000),
-        0,
+        q.min_feedback,
     )

@@ -56,18 +56,25 @@ def usage(raw: Sequence[Any], at: int) -> Usage:
 
 
 def decision(raw: Sequence[Any]) -> SendDecision:
-    d, r, c, used, limit, resets_at, uused, ulimit, w, retry, dup, kind = (
-        int(v) for v in raw[:12]
-    )
+    d, r, c, used, limit, resets_at, uused, ulimit, w, retry, dup, kind = (int(v) for v in raw[:12])
     tl, open_, q, st, bits = (int(v) for v in raw[12:17])
     return SendDecision(
         decision=Decision(d),
         reason=Reason(r),
         counted=bool(c),
         usage=Usage(
-            used, limit, resets_at, uused, ulimit, AccountKind(kind), tl, open_,
-            Quality(q), AccountStatus(st), flags(bits),
-        ),  # fmt: skip
+            used,
+            limit,
+            resets_at,
+            uused,
+            ulimit,
+            AccountKind(kind),
+            tl,
+            open_,
+            Quality(q),
+            AccountStatus(st),
+            flags(bits),
+        ),
         warning=Warning(w),
         retry_after_ms=retry,
         duplicate=bool(dup),

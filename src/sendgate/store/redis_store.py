@@ -199,7 +199,9 @@ class RedisStore:
         return parse.decision(raw)
 
     async def can_send_many(
-        self, items: Sequence[tuple[SendRequest, MonthTable]], params: QuotaParams,
+        self,
+        items: Sequence[tuple[SendRequest, MonthTable]],
+        params: QuotaParams,
         budget_s: float,
     ) -> list[SendDecision]:
         """Decide many messages in one pipeline round trip, in request order."""
@@ -215,7 +217,12 @@ class RedisStore:
         return [parse.decision(raw) for raw in await self._call(budget_s, run)]
 
     async def note_inbound(
-        self, account: str, writer: str, at_ms: int, window_ms: int, months: MonthTable,
+        self,
+        account: str,
+        writer: str,
+        at_ms: int,
+        window_ms: int,
+        months: MonthTable,
         budget_s: float,
     ) -> int:
         """`writer` wrote to `account`: open the conversation, refund. Returns the refund."""
@@ -243,8 +250,14 @@ class RedisStore:
     # ------------------------------------------------------------ accounts
 
     async def account(
-        self, account: str, at_ms: int, params: QuotaParams, months: MonthTable,
-        budget_s: float, *, evaluate: bool = False,
+        self,
+        account: str,
+        at_ms: int,
+        params: QuotaParams,
+        months: MonthTable,
+        budget_s: float,
+        *,
+        evaluate: bool = False,
     ) -> AccountView:
         """Usage and standing; a stale business is re-evaluated (always, with `evaluate`)."""
         args = [at_ms, *params.limit_args(), *months.args(), *params.biz, 1 if evaluate else 0]
@@ -252,8 +265,16 @@ class RedisStore:
         return parse.account_view(account, raw)
 
     async def upsert_account(
-        self, account: str, kind: AccountKind, business_verified: bool, identity_verified: bool,
-        registered_at: int, at_ms: int, params: QuotaParams, months: MonthTable, budget_s: float,
+        self,
+        account: str,
+        kind: AccountKind,
+        business_verified: bool,
+        identity_verified: bool,
+        registered_at: int,
+        at_ms: int,
+        params: QuotaParams,
+        months: MonthTable,
+        budget_s: float,
     ) -> AccountView:
         args = [
             at_ms, int(kind), int(business_verified), int(identity_verified), registered_at,
@@ -263,7 +284,12 @@ class RedisStore:
         return parse.account_view(account, raw)
 
     async def feedback(
-        self, subject: str, reporter: str, kind: FeedbackKind, at_ms: int, params: QuotaParams,
+        self,
+        subject: str,
+        reporter: str,
+        kind: FeedbackKind,
+        at_ms: int,
+        params: QuotaParams,
         budget_s: float,
     ) -> tuple[Quality, bool, tuple[Event, ...]]:
         """A block or report; returns the subject's quality, whether it counted, events."""
@@ -285,20 +311,33 @@ class RedisStore:
     # ------------------------------------------------------------ exceptions
 
     async def exception_request(
-        self, account: str, reason: ExceptionReason, note: str, request_id: str, at_ms: int,
+        self,
+        account: str,
+        reason: ExceptionReason,
+        note: str,
+        request_id: str,
+        at_ms: int,
         budget_s: float,
     ) -> tuple[str, bool]:
         """Returns (request id, created); an open request of the account is returned as is."""
-        args = [at_ms, keys.escape(account), account, int(reason), note, request_id]
+        args: list[str | int] = [
+            at_ms, keys.escape(account), account, int(reason), note, request_id,
+        ]  # fmt: skip
         raw = await self._run(budget_s, "exception_request", keys.EXCEPTIONS_PENDING, args)
         return parse.text(raw[0]), bool(int(raw[2]))
 
     async def exception_review(
-        self, request_id: str, approve: bool, extra: int, expires_at: int, at_ms: int,
-        now_ms: int, budget_s: float,
+        self,
+        request_id: str,
+        approve: bool,
+        extra: int,
+        expires_at: int,
+        at_ms: int,
+        now_ms: int,
+        budget_s: float,
     ) -> tuple[str, ExceptionRecord | None]:
         """('ok' | 'same' | 'conflict' | 'not_found', the record)."""
-        args = [at_ms, request_id, 1 if approve else 0, extra, expires_at]
+        args: list[str | int] = [at_ms, request_id, 1 if approve else 0, extra, expires_at]
         raw = await self._run(budget_s, "exception_review", keys.EXCEPTIONS_PENDING, args)
         status = parse.text(raw[0])
         if status == "not_found":
@@ -306,11 +345,18 @@ class RedisStore:
         return status, parse.exception_record(request_id, raw[1:], now_ms)
 
     async def exception_list(
-        self, state: ExceptionState | None, account: str | None, limit: int, at_ms: int,
-        now_ms: int, budget_s: float,
+        self,
+        state: ExceptionState | None,
+        account: str | None,
+        limit: int,
+        at_ms: int,
+        now_ms: int,
+        budget_s: float,
     ) -> list[ExceptionRecord]:
         """Requests in `state`, or (state None) the newest requests of `account`."""
-        args = [at_ms, int(state) if state else 0, limit, keys.escape(account or "")]
+        args: list[str | int] = [
+            at_ms, int(state) if state else 0, limit, keys.escape(account or ""),
+        ]  # fmt: skip
         raw = await self._run(budget_s, "exception_list", keys.EXCEPTIONS_PENDING, args)
         return parse.exception_list(raw, now_ms)
 
@@ -328,7 +374,7 @@ class RedisStore:
             for account, at_ms, event in items:
                 fields = {"type": event.type, "account": account, "at": str(at_ms)}
                 fields.update(event.fields)
-                pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=max_len, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=max_len, approximate=True)
             return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
 
         await self._call(budget_s, run)

@@ -32,7 +32,7 @@ local function parse_biz(i)
   cfg.idv_from = int_arg(i + 12, 'identity_from_tier')
   cfg.cs_ms = int_arg(i + 13, 'cs_window_ms', 1)
   cfg.upgrade_bp = int_arg(i + 14, 'upgrade_bp', 1)
-  cfg.stream_max = int_arg(i + 15, 'unused', 0)
+  cfg.min_feedback = int_arg(i + 15, 'min_feedback', 1)
   return cfg
 end
 
@@ -52,7 +52,7 @@ local function quality_of(base, now, cfg)
   local st = redis.call('HGETALL', stk)
   local cutoff = math.floor((now - cfg.window_ms) / HOUR_MS)
   local recent = math.floor((now - cfg.recent_ms) / HOUR_MS)
-  local conv, neg, stale = 0, 0, {}
+  local conv, neg, raw_neg, stale = 0, 0, 0, {}
   for j = 1, #st, 2 do
     local kind, hour = string.match(st[j], '^(%a):(%d+)$')
     hour = tonumber(hour)
@@ -62,11 +62,18 @@ local function quality_of(base, now, cfg)
       local w = 1
       if hour >= recent then w = cfg.recent_weight end
       local v = tonumber(st[j + 1]) * w
-      if kind == 'c' then conv = conv + v else neg = neg + v end
+      if kind == 'c' then
+        conv = conv + v
+      else
+        neg = neg + v
+        raw_neg = raw_neg + tonumber(st[j + 1])
+      end
     end
   end
   if #stale > 0 then redis.call('HDEL', stk, unpack(stale)) end
   local rate_bp = math.floor(neg * 10000 / math.max(conv, cfg.min_sample))
+  -- Too few reporters to judge: one angry user cannot flag a business.
+  if raw_neg < cfg.min_feedback then return Q_HIGH, rate_bp end
   if rate_bp >= cfg.low_bp then return Q_LOW, rate_bp end
   if rate_bp >= cfg.medium_bp then return Q_MEDIUM, rate_bp end
   return Q_HIGH, rate_bp
