@@ -8,7 +8,13 @@ Suffixes under an account's base (written by the Lua scripts):
     a          hash: account record (kind, verification, exception allowance, ban)
     in         zset: who wrote to this account and when (conversation window)
     q:<YYYYMM> hash: this month's unreplied usage and per-recipient counted messages
-    m:<day>    hash: message_id -> original decision, two days kept (idempotency)
+    m:<bucket> hash: message_id -> original decision, two buckets kept (idempotency)
+    bic        zset: users of a business's open business-initiated conversations (24 h)
+    optin      hash: users opted in to a business
+    st         hash: hourly conversations, blocks, spam reports (quality window)
+    hq         hash: daily conversations opened at HIGH quality (30 days)
+    u:<day>    HyperLogLog: users a business reached that day (8 days)
+    fb:<day>   set: who reported the account that day (one report per reporter per day)
 """
 
 from __future__ import annotations
