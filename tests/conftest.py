@@ -74,9 +74,13 @@ async def server_factory(redis_proc: RedisProcess) -> AsyncIterator[ServerFactor
 
 @pytest_asyncio.fixture(scope="session")
 async def limit5(server_factory: ServerFactory) -> SendGateServer:
-    """The SPEC's worked example: limit 5, warn_ratio 0.8, username limit 2."""
+    """The SPEC's worked example: limit 5, warn_ratio 0.8, username limit 2.
+
+    Bulk detection is off here: these tests send bursts to strangers on purpose.
+    """
     return await server_factory(
-        limits={"personal_monthly": 5, "warn_ratio": 0.8, "username_monthly": 2}
+        limits={"personal_monthly": 5, "warn_ratio": 0.8, "username_monthly": 2},
+        bulk={"enabled": False},
     )
 
 

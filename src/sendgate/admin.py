@@ -7,10 +7,13 @@ BackendError (the service answers UNAVAILABLE: these are not per-message decisio
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
+from sendgate import evasion
 from sendgate.domain import (
     AccountKind,
     AccountView,
+    Decision,
     Event,
     ExceptionReason,
     ExceptionRecord,
@@ -25,6 +28,10 @@ from sendgate.store.redis_store import RedisStore
 MAX_LIST = 1000
 
 
+class NoHmacKey(SendGateError):
+    """Identifiers were given but no ban_evasion.hmac_key is configured."""
+
+
 class NotFound(SendGateError):
     """No such request."""
 
@@ -34,11 +41,69 @@ class Conflict(SendGateError):
 
 
 class Admin:
-    def __init__(self, gate: Gate, store: RedisStore, guard: Guard, events: EventSink) -> None:
+    def __init__(
+        self, gate: Gate, store: RedisStore, guard: Guard, events: EventSink,
+        hmac_key: bytes, strong_kinds: frozenset[str],
+    ) -> None:  # fmt: skip
         self._gate = gate
         self._store = store
         self._guard = guard
         self._events = events
+        self._key = hmac_key
+        self._strong = strong_kinds
+
+    def _hash(self, identifiers: Sequence[tuple[str, str]]) -> list[str]:
+        if identifiers and not self._key:
+            raise NoHmacKey("identifiers need ban_evasion.hmac_key (never stored in clear)")
+        return [h.token for h in evasion.hash_all(self._key, identifiers)]
+
+    async def ban(
+        self,
+        account: str,
+        reason: str,
+        identifiers: Sequence[tuple[str, str]],
+        at_ms: int,
+        time_remaining_s: float | None,
+    ) -> None:
+        tokens = self._hash(identifiers)
+        changed = await self._guard.run(
+            time_remaining_s, lambda b: self._store.ban(account, True, reason, tokens, at_ms, b)
+        )
+        if changed:
+            ev = Event("account_banned", (("reason", reason), ("identifiers", str(len(tokens)))))
+            await self._events.emit(account, at_ms, [ev])
+
+    async def unban(self, account: str, at_ms: int, time_remaining_s: float | None) -> None:
+        changed = await self._guard.run(
+            time_remaining_s, lambda b: self._store.ban(account, False, "", [], at_ms, b)
+        )
+        if changed:
+            await self._events.emit(account, at_ms, [Event("account_unbanned")])
+
+    async def check_registration(
+        self,
+        account: str,
+        identifiers: Sequence[tuple[str, str]],
+        at_ms: int,
+        time_remaining_s: float | None,
+    ) -> tuple[Decision, list[str]]:
+        """Compare a new account's identifiers with those of banned accounts."""
+        hashed = evasion.hash_all(self._key, identifiers) if self._key else []
+        found = await self._guard.run(
+            time_remaining_s,
+            lambda b: self._store.banned_by_identifier([h.token for h in hashed], b),
+        )
+        matched_kinds = [h.kind for h, accounts in zip(hashed, found, strict=True) if accounts]
+        matched = sorted({a for accounts in found for a in accounts if a != account})
+        decision = evasion.decide(matched_kinds if matched else [], self._strong)
+        if decision is not Decision.ALLOW:
+            raised = await self._guard.run(
+                time_remaining_s, lambda b: self._store.mark_evasion(account, b)
+            )
+            ev = Event("ban_evasion", (("decision", decision.name), ("matches", str(len(matched)))))
+            flag = [Event("flag_raised", (("flag", "ban_evasion"),))] if raised else []
+            await self._events.emit(account, at_ms, [ev, *flag])
+        return decision, matched
 
     async def upsert_account(
         self,

@@ -117,6 +117,40 @@ class QualitySettings(_Section):
         return self
 
 
+class BulkSettings(_Section):
+    """Bulk and automated messaging: a logistic score over per-account features."""
+
+    enabled: bool = True
+    # What a BULK_SUSPECTED flag does: only flag, throttle (limit x throttle_factor),
+    # or deny messages to new contacts with SUSPECTED_BULK (replies still go through).
+    action: Literal["flag", "throttle", "deny"] = "deny"
+    threshold: float = Field(0.8, gt=0, lt=1)
+    bias: float = -7.0
+    weight_new_per_minute: float = 0.3
+    weight_new_per_hour: float = 0.05
+    weight_unreplied_share: float = 3.0
+    weight_early_burst: float = 2.0
+    weight_negative_feedback: float = 0.7
+    weight_regularity: float = 4.0
+    throttle_factor: float = Field(0.1, gt=0, le=1)
+    # The flag lasts this long; it is raised at most once per period (no metric storms).
+    flag_period_days: int = Field(30, ge=1, le=365)
+    # A burst: this many new recipients within an hour.
+    burst_new_per_hour: int = Field(20, ge=1)
+    # A first burst this soon after registration counts as an early burst.
+    early_burst_hours: int = Field(24, ge=1)
+    # Score only after this many messages this month (the unreplied share needs a sample).
+    min_messages: int = Field(10, ge=1)
+
+
+class BanEvasionSettings(_Section):
+    """Identifiers of banned accounts, kept only as keyed hashes (HMAC-SHA256)."""
+
+    hmac_key: SecretStr = SecretStr("")
+    # An exact match on a strong kind denies a registration; other kinds ask for review.
+    strong_kinds: list[str] = Field(default_factory=lambda: ["device", "payment"])
+
+
 class AuthSettings(_Section):
     """Bearer tokens, one per service. Empty: the service is open to loopback peers only."""
 
@@ -167,6 +201,8 @@ class Settings(BaseSettings):
     business: BusinessSettings = Field(default_factory=BusinessSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    bulk: BulkSettings = Field(default_factory=BulkSettings)
+    ban_evasion: BanEvasionSettings = Field(default_factory=BanEvasionSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
 
     @field_validator("redis_url")

@@ -61,7 +61,10 @@ def account_pb(v: AccountView, exceptions: Sequence[ExceptionRecord] = ()) -> pb
         identity_verified=v.identity_verified,
         registered_at=v.registered_at,
         usage=usage_pb(v.usage),
-        banned=v.usage.status == 4,
+        banned=v.banned,
+        ban_reason=v.ban_reason,
         exceptions=[exception_pb(x) for x in exceptions],
         tier_index=v.tier_index,
+        bulk_score=v.bulk_score,
+        features=dict(v.features),
     )

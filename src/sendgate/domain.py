@@ -161,7 +161,11 @@ class AccountView:
     registered_at: int = 0
     tier_index: int = 0
     reasons: tuple[str, ...] = ()
+    bulk_score: float = 0.0
+    features: tuple[tuple[str, float], ...] = ()
     events: tuple[Event, ...] = ()
+    banned: bool = False
+    ban_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ Suffixes under an account's base (written by the Lua scripts):
     hq         hash: daily conversations opened at HIGH quality (30 days)
     u:<day>    HyperLogLog: users a business reached that day (8 days)
     fb:<day>   set: who reported the account that day (one report per reporter per day)
+    f          hash: bulk-detection features and score (30 days)
+    ids        set: keyed hashes of a banned account's identifiers
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ EVENTS_STREAM = "sendgate:events"
 # they live under their own tag, in one slot: r:<id>, s:<state>, a:<account>, pending.
 EXCEPTIONS_BASE = "sgx:{exceptions}:"
 EXCEPTIONS_PENDING = EXCEPTIONS_BASE + "pending"
+
+# Banned accounts by keyed hash of an identifier (`kind:hmac`), one slot per identifier.
+IDENTIFIER_PREFIX = "sgi:"
+
+
+def identifier_key(token: str) -> str:
+    """The set of banned accounts that used the identifier with this `kind:hmac` token."""
+    return f"{IDENTIFIER_PREFIX}{{{token}}}"
+
 
 _ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
 

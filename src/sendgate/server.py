@@ -92,7 +92,11 @@ class SendGateServer:
             )
             sink = EventSink(self.store, self.guard, self.metrics, s.events_max_len)
             self.gate = Gate(s, self.store, self.guard, sink, self.metrics)
-            self.admin = Admin(self.gate, self.store, self.guard, sink)
+            self.admin = Admin(
+                self.gate, self.store, self.guard, sink,
+                s.ban_evasion.hmac_key.get_secret_value().encode(),
+                frozenset(k.lower() for k in s.ban_evasion.strong_kinds),
+            )  # fmt: skip
             await self._start_grpc()
             host, port = split_address(s.metrics_address)
             self._metrics_server = MetricsServer(host, port, http_app(self.metrics, self.ready))

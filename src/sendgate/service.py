@@ -16,8 +16,9 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from sendgate import evasion
 from sendgate import validation as v
-from sendgate.admin import Admin, Conflict, NotFound
+from sendgate.admin import Admin, Conflict, NoHmacKey, NotFound
 from sendgate.convert import account_pb, decision_pb, exception_pb, usage_pb
 from sendgate.domain import AccountKind, ExceptionReason, ExceptionState, FeedbackKind
 from sendgate.errors import BackendError, InvalidArgument
@@ -62,10 +63,6 @@ def _rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
         raise AssertionError("unreachable: abort raises")
 
     return wrapper
-
-
-async def _unimplemented(context: grpc.aio.ServicerContext, name: str) -> Any:
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented yet")
 
 
 class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
@@ -165,8 +162,20 @@ class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
         )
         return pb.RequestExceptionResponse(request_id=rid, state=int(state))  # type: ignore[arg-type]
 
-    async def CheckRegistration(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "CheckRegistration")
+    @_rpc
+    async def CheckRegistration(
+        self, request: pb.CheckRegistrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckRegistrationResponse:
+        account = v.account_id(request.account, "account")
+        identifiers = evasion.parse(list(request.identifiers))
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        decision, matched = await self._admin.check_registration(
+            account, identifiers, at_ms, context.time_remaining()
+        )
+        return pb.CheckRegistrationResponse(
+            decision=int(decision),  # type: ignore[arg-type]
+            matched_banned_accounts=matched,
+        )
 
 
 class SendGateAdminService(pb_grpc.SendGateAdminServicer):  # type: ignore[misc]
@@ -246,8 +255,25 @@ class SendGateAdminService(pb_grpc.SendGateAdminServicer):  # type: ignore[misc]
         records = await self._admin.list_exceptions(state, at_ms, context.time_remaining())
         return pb.ListExceptionsResponse(exceptions=[exception_pb(x) for x in records])
 
-    async def BanAccount(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "BanAccount")
+    @_rpc
+    async def BanAccount(
+        self, request: pb.BanAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BanAccountResponse:
+        account = v.account_id(request.account, "account")
+        reason = v.note(request.reason, "reason")
+        identifiers = evasion.parse(list(request.identifiers))
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        try:
+            await self._admin.ban(account, reason, identifiers, at_ms, context.time_remaining())
+        except NoHmacKey as err:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+        return pb.BanAccountResponse()
 
-    async def UnbanAccount(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await _unimplemented(context, "UnbanAccount")
+    @_rpc
+    async def UnbanAccount(
+        self, request: pb.UnbanAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UnbanAccountResponse:
+        account = v.account_id(request.account, "account")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        await self._admin.unban(account, at_ms, context.time_remaining())
+        return pb.UnbanAccountResponse()

@@ -42,7 +42,7 @@ class QuotaParams:
 
 
 def biz_args(s: Settings) -> tuple[str | int, ...]:
-    """The 16 business-configuration arguments parsed by biz.lua parse_biz."""
+    """The business and bulk configuration arguments parsed by biz.lua parse_biz."""
     b, q = s.business, s.quality
     return (
         ",".join(str(t) for t in b.tiers),
@@ -61,4 +61,30 @@ def biz_args(s: Settings) -> tuple[str | int, ...]:
         b.customer_service_window_hours * HOUR_MS,
         round(b.upgrade_fraction * 10_000),
         q.min_feedback,
+        *bulk_args(s),
+    )
+
+
+_ACTIONS = {"flag": 0, "throttle": 1, "deny": 2}
+
+
+def bulk_args(s: Settings) -> tuple[int, ...]:
+    """The 15 bulk-detection arguments parsed by biz.lua parse_biz (after the 16 above)."""
+    b = s.bulk
+    return (
+        1 if b.enabled else 0,
+        _ACTIONS[b.action],
+        round(b.threshold * 10_000),
+        round(b.bias * 1000),
+        round(b.weight_new_per_minute * 1000),
+        round(b.weight_new_per_hour * 1000),
+        round(b.weight_unreplied_share * 1000),
+        round(b.weight_early_burst * 1000),
+        round(b.weight_negative_feedback * 1000),
+        round(b.weight_regularity * 1000),
+        round(b.throttle_factor * 10_000),
+        b.flag_period_days * DAY_MS,
+        b.burst_new_per_hour,
+        b.early_burst_hours * HOUR_MS,
+        b.min_messages,
     )

@@ -83,9 +83,13 @@ def decision(raw: Sequence[Any]) -> SendDecision:
 
 
 def account_view(account: str, raw: Sequence[Any]) -> AccountView:
-    """biz.lua account_view: usage (6 + 5 values), 4 extras, reasons, events."""
+    """biz.lua account_view: usage (6 + 5 values), 4 extras, reasons, score, features, events."""
     bv, iv, registered_at, tier_index, nreasons = (int(v) for v in raw[11:16])
     reasons = tuple(text(v) for v in raw[16 : 16 + nreasons])
+    at = 16 + nreasons
+    score, nfeatures = float(text(raw[at])), int(raw[at + 1])
+    names = [text(v) for v in raw[at + 2 : at + 2 + 2 * nfeatures : 2]]
+    values = [float(text(v)) for v in raw[at + 3 : at + 2 + 2 * nfeatures : 2]]
     return AccountView(
         account=account,
         usage=usage(raw, 0),
@@ -94,7 +98,11 @@ def account_view(account: str, raw: Sequence[Any]) -> AccountView:
         registered_at=registered_at,
         tier_index=tier_index,
         reasons=reasons,
-        events=events(raw, 16 + nreasons),
+        bulk_score=score,
+        features=tuple(zip(names, values, strict=True)),
+        banned=bool(int(raw[at + 2 + 2 * nfeatures])),
+        ban_reason=text(raw[at + 3 + 2 * nfeatures]),
+        events=events(raw, at + 4 + 2 * nfeatures),
     )
 
 

@@ -260,7 +260,7 @@ class RedisStore:
         evaluate: bool = False,
     ) -> AccountView:
         """Usage and standing; a stale business is re-evaluated (always, with `evaluate`)."""
-        args = [at_ms, *params.limit_args(), *months.args(), *params.biz, 1 if evaluate else 0]
+        args = [at_ms, *params.limit_args(), *months.args(), 1 if evaluate else 0, *params.biz]
         raw = await self._run(budget_s, "usage", keys.account_key(account), args)
         return parse.account_view(account, raw)
 
@@ -359,6 +359,60 @@ class RedisStore:
         ]  # fmt: skip
         raw = await self._run(budget_s, "exception_list", keys.EXCEPTIONS_PENDING, args)
         return parse.exception_list(raw, now_ms)
+
+    # ------------------------------------------------------------ bans
+
+    async def ban(
+        self,
+        account: str,
+        banned: bool,
+        reason: str,
+        tokens: Sequence[str],
+        at_ms: int,
+        budget_s: float,
+    ) -> bool:
+        """Ban (with identifier tokens) or unban; keeps the identifier index in step.
+        Returns whether the ban state changed."""
+        args: list[str | int] = [at_ms, 1 if banned else 0, reason, *tokens]
+        raw = await self._run(budget_s, "ban", keys.account_key(account), args)
+        changed, held = bool(int(raw[0])), [parse.text(t) for t in raw[1:]]
+
+        async def index() -> list[Any]:
+            # Single-key commands, each atomic on its own slot (cluster-safe).
+            pipe = self._client.pipeline(transaction=False)
+            for token in held:
+                if banned:
+                    pipe.sadd(keys.identifier_key(token), account)
+                else:
+                    pipe.srem(keys.identifier_key(token), account)
+            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
+
+        if held:
+            await self._call(budget_s, index)
+        return changed
+
+    async def banned_by_identifier(self, tokens: Sequence[str], budget_s: float) -> list[list[str]]:
+        """For each token, the banned accounts that used it."""
+
+        async def run() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for token in tokens:
+                pipe.smembers(keys.identifier_key(token))
+            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
+
+        if not tokens:
+            return []
+        return [sorted(parse.text(a) for a in found) for found in await self._call(budget_s, run)]
+
+    async def mark_evasion(self, account: str, budget_s: float) -> bool:
+        """Set the BAN_EVASION flag; True when it was not set before."""
+        prev = await self._call(
+            budget_s, lambda: self._client.hget(keys.account_key(account), "be")
+        )
+        if prev == b"1":
+            return False
+        await self._call(budget_s, lambda: self._client.hset(keys.account_key(account), "be", 1))
+        return True
 
     # ------------------------------------------------------------ events
 

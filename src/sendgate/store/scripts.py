@@ -43,4 +43,5 @@ SCRIPT_NAMES = (
     "exception_request",
     "exception_review",
     "exception_list",
+    "ban",
 )

@@ -33,15 +33,33 @@ local function parse_biz(i)
   cfg.cs_ms = int_arg(i + 13, 'cs_window_ms', 1)
   cfg.upgrade_bp = int_arg(i + 14, 'upgrade_bp', 1)
   cfg.min_feedback = int_arg(i + 15, 'min_feedback', 1)
+  -- Bulk detection (personal accounts): weights arrive as thousandths, may be negative.
+  cfg.bulk_on = ARGV[i + 16] == '1'
+  cfg.bulk_action = int_arg(i + 17, 'bulk_action')
+  cfg.bulk_threshold = int_arg(i + 18, 'bulk_threshold_bp', 1) / 10000
+  local w = {}
+  for k = 19, 25 do
+    w[#w + 1] = tonumber(ARGV[i + k])
+    if w[#w] == nil then fail('bad bulk weight at ' .. (i + k)) end
+  end
+  cfg.bias = w[1] / 1000
+  cfg.weights = {w[2] / 1000, w[3] / 1000, w[4] / 1000, w[5] / 1000, w[6] / 1000, w[7] / 1000}
+  cfg.throttle_bp = int_arg(i + 26, 'throttle_bp', 1)
+  cfg.bulk_period_ms = int_arg(i + 27, 'bulk_period_ms', 1)
+  cfg.burst = int_arg(i + 28, 'burst_per_hour', 1)
+  cfg.early_ms = int_arg(i + 29, 'early_burst_ms', 1)
+  cfg.min_messages = int_arg(i + 30, 'min_messages', 1)
   return cfg
 end
 
 local function record(acct)
-  local r = redis.call('HMGET', acct, 'k', 'bv', 'iv', 'ti', 'ql', 'fs', 'ev', 'rs', 'b')
+  local r = redis.call('HMGET', acct, 'k', 'bv', 'iv', 'ti', 'ql', 'fs', 'ev', 'rs', 'b',
+                      'ra', 'be')
   return {
     kind = tonumber(r[1]) or 1, bv = r[2] == '1', iv = r[3] == '1',
     ti = tonumber(r[4]) or 0, ql = tonumber(r[5]) or Q_HIGH, fs = tonumber(r[6]) or 0,
     ev = tonumber(r[7]) or 0, rs = r[8] == '1', banned = r[9] == '1',
+    ra = tonumber(r[10]) or 0, evasion = r[11] == '1', bulk = false,
   }
 end
 
@@ -73,10 +91,10 @@ local function quality_of(base, now, cfg)
   if #stale > 0 then redis.call('HDEL', stk, unpack(stale)) end
   local rate_bp = math.floor(neg * 10000 / math.max(conv, cfg.min_sample))
   -- Too few reporters to judge: one angry user cannot flag a business.
-  if raw_neg < cfg.min_feedback then return Q_HIGH, rate_bp end
-  if rate_bp >= cfg.low_bp then return Q_LOW, rate_bp end
-  if rate_bp >= cfg.medium_bp then return Q_MEDIUM, rate_bp end
-  return Q_HIGH, rate_bp
+  if raw_neg < cfg.min_feedback then return Q_HIGH, rate_bp, raw_neg end
+  if rate_bp >= cfg.low_bp then return Q_LOW, rate_bp, raw_neg end
+  if rate_bp >= cfg.medium_bp then return Q_MEDIUM, rate_bp, raw_neg end
+  return Q_HIGH, rate_bp, raw_neg
 end
 
 -- Blocks and reports in the current and previous hour reach the surge threshold.
@@ -135,6 +153,8 @@ end
 local function flag_bits(rec)
   local bits = 0
   if rec.kind == 2 and rec.ql == Q_LOW then bits = bits + FLAG_QUALITY_LOW end
+  if rec.bulk then bits = bits + 2 end
+  if rec.evasion then bits = bits + 4 end
   return bits
 end
 
@@ -220,12 +240,77 @@ local function flat_events(events)
   return out
 end
 
+-- ------------------------------------------------------------------ bulk detection
+-- Feature hash `f` (30 days): mb/mn new recipients in minute bucket mb, hb/hn in hour
+-- bucket hb, ls last send, im/iv EWMA mean and variance of send intervals, in their
+-- count, fb first burst time, neg unique reports (7 days), sc score, bs flagged at.
+local FEATURE_FIELDS = {'mb', 'mn', 'hb', 'hn', 'ls', 'im', 'iv', 'in', 'fb', 'neg', 'sc', 'bs'}
+local FEATURE_NAMES = {'new_recipients_per_minute', 'new_recipients_per_hour',
+                       'unreplied_share', 'early_burst', 'negative_feedback', 'regularity'}
+
+local function read_features(base)
+  local v = redis.call('HMGET', base .. 'f', unpack(FEATURE_FIELDS))
+  local f = {}
+  for j, name in ipairs(FEATURE_FIELDS) do f[name] = tonumber(v[j]) or 0 end
+  return f
+end
+
+local function bulk_active(f, now, cfg)
+  return f.bs > 0 and now - f.bs < cfg.bulk_period_ms
+end
+
+-- One message attempt: new-recipient rates, first burst, send-interval regularity.
+local function update_features(f, now, new_recipient, cfg)
+  local minute, hour = math.floor(now / 60000), math.floor(now / HOUR_MS)
+  if f.mb ~= minute then f.mb, f.mn = minute, 0 end
+  if f.hb ~= hour then f.hb, f.hn = hour, 0 end
+  if new_recipient then
+    f.mn, f.hn = f.mn + 1, f.hn + 1
+    if f.fb == 0 and f.hn >= cfg.burst then f.fb = now end
+  end
+  if f.ls > 0 and now >= f.ls then
+    local d = now - f.ls
+    f['in'] = f['in'] + 1
+    local alpha = math.max(0.1, 1 / f['in'])
+    local delta = d - f.im
+    f.im = f.im + alpha * delta
+    f.iv = (1 - alpha) * (f.iv + alpha * delta * delta)
+  end
+  f.ls = now
+end
+
+-- The feature vector (see FEATURE_NAMES) and the logistic score in [0, 1].
+local function bulk_score(f, now, rec, used, total, cfg)
+  local x = {0, 0, 0, 0, 0, 0}
+  if f.mb == math.floor(now / 60000) then x[1] = f.mn end
+  if f.hb == math.floor(now / HOUR_MS) then x[2] = f.hn end
+  if total >= cfg.min_messages then x[3] = used / total end
+  if f.fb > 0 and rec.ra > 0 and f.fb - rec.ra < cfg.early_ms then x[4] = 1 end
+  x[5] = f.neg
+  if f['in'] >= 10 and f.im > 0 then x[6] = math.max(0, 1 - math.sqrt(f.iv) / f.im) end
+  local z = cfg.bias
+  for j = 1, 6 do z = z + cfg.weights[j] * x[j] end
+  return 1 / (1 + math.exp(-z)), x
+end
+
+local function save_features(base, f)
+  local args = {}
+  for _, name in ipairs(FEATURE_FIELDS) do
+    args[#args + 1] = name
+    args[#args + 1] = string.format('%.17g', f[name])
+  end
+  redis.call('HSET', base .. 'f', unpack(args))
+  redis.call('PEXPIRE', base .. 'f', 30 * DAY_MS)
+end
+
 -- Everything GetUsage/GetAccount/EvaluateTier report about an account:
 -- {used, limit, resets_at, username_used, username_limit, kind, tier_limit,
 --  unique_users_24h, quality, status, flag bits, business_verified, identity_verified,
 --  registered_at, tier_index, nreasons, reasons..., events...}.
 local function account_view(acct, base, now, cfg, rec, limits, month_label, resets_at,
                             reasons, events)
+  local f = read_features(base)
+  rec.bulk = rec.kind ~= 2 and bulk_active(f, now, cfg)
   local limit = monthly_limit(acct, now, rec.kind, limits[1], limits[2])
   local qv = redis.call('HMGET', base .. 'q:' .. month_label, 'u', 'n')
   local out = {tonumber(qv[1]) or 0, limit, resets_at, tonumber(qv[2]) or 0, limits[3], rec.kind}
@@ -237,6 +322,21 @@ local function account_view(acct, base, now, cfg, rec, limits, month_label, rese
   out[#out + 1] = rec.ti
   out[#out + 1] = #reasons
   for _, r in ipairs(reasons) do out[#out + 1] = r end
+  -- The bulk score and the features behind it, so a reviewer can see why.
+  local total = tonumber(redis.call('HGET', base .. 'q:' .. month_label, 't')) or 0
+  -- As of the account's last message: what the decisions saw, not a decayed view.
+  local at = now
+  if f.ls > 0 then at = f.ls end
+  local score, x = bulk_score(f, at, rec, out[1], total, cfg)
+  out[#out + 1] = string.format('%.6f', score)
+  out[#out + 1] = #FEATURE_NAMES
+  for j, name in ipairs(FEATURE_NAMES) do
+    out[#out + 1] = name
+    out[#out + 1] = string.format('%.6f', x[j])
+  end
+  out[#out + 1] = rec.banned and 1 or 0
+  out[#out + 1] = redis.call('HGET', acct, 'br') or ''
   for _, v in ipairs(flat_events(events)) do out[#out + 1] = v end
   return out
 end
+

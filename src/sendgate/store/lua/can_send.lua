@@ -28,6 +28,16 @@ local rec = record(acct)
 local events = {}
 if rec.kind == 2 then evaluate(acct, base, now, cfg, rec, events, false) end
 local limit = monthly_limit(acct, now, rec.kind, personal, business)
+-- Bulk detection covers personal accounts (businesses answer to tiers and quality).
+local scored = cfg.bulk_on and rec.kind ~= 2
+local f
+if scored then
+  f = read_features(base)
+  rec.bulk = bulk_active(f, now, cfg)
+  if rec.bulk and cfg.bulk_action == 1 then
+    limit = math.floor(limit * cfg.throttle_bp / 10000)
+  end
+end
 local q = base .. 'q:' .. label
 local qv = redis.call('HMGET', q, 'u', 'n')
 local used, uused = tonumber(qv[1]) or 0, tonumber(qv[2]) or 0
@@ -58,6 +68,9 @@ local is_reply = last_in ~= nil and last_in > now - window_ms
 
 if rec.banned then
   decision, reason = 2, 5
+elseif rec.bulk and cfg.bulk_action == 2 and not is_reply then
+  decision, reason = 2, 6
+  retry_after = math.max(1, f.bs + cfg.bulk_period_ms - now)
 elseif rec.kind == 2 and not (last_in ~= nil and last_in > now - cfg.cs_ms) then
   -- Business-initiated (no open customer-service window): opt-in, then a tier slot.
   if redis.call('HGET', base .. 'optin', recipient) ~= '1' then
@@ -90,6 +103,28 @@ local rules_allow = decision == 1
 if decision == 2 and not enforce then decision, counted, retry_after = 1, 0, 0 end
 
 if not dry_run then
+  -- `t`: messages delivered this month; with `u` it gives the share of messages to
+  -- people who never replied (refunds lower `u` when they do).
+  local q_total
+  if decision == 1 then
+    q_total = redis.call('HINCRBY', q, 't', 1)
+  else
+    q_total = tonumber(redis.call('HGET', q, 't')) or 0
+  end
+  if scored then
+    -- Every attempt feeds the features; the score decides the next messages.
+    local new_recipient = not is_reply and redis.call('HEXISTS', q, 'r:' .. recipient) == 0
+    update_features(f, now, new_recipient, cfg)
+    local score = bulk_score(f, now, rec, used + counted, q_total, cfg)
+    f.sc = score
+    if score >= cfg.bulk_threshold and not rec.bulk then
+      f.bs = now
+      rec.bulk = true
+      events[#events + 1] = {'flag_raised', 'flag', 'bulk_suspected',
+                             'score', string.format('%.3f', score)}
+    end
+    save_features(base, f)
+  end
   if counted == 1 then
     used = used + 1
     redis.call('HINCRBY', q, 'u', 1)
@@ -108,11 +143,9 @@ if not dry_run then
       events[#events + 1] = {'limit_hit', 'limit', name}
     end
   end
-  if counted == 1 or reason == 1 or reason == 2 then
-    -- Kept a day past the month's end so a skewed clock still finds it. TTLs are
-    -- relative to `now` so replays with client time expire like live traffic.
-    redis.call('PEXPIRE', q, resets_at + DAY_MS - now)
-  end
+  -- Kept a day past the month's end so a skewed clock still finds it. TTLs are
+  -- relative to `now` so replays with client time expire like live traffic.
+  redis.call('PEXPIRE', q, resets_at + DAY_MS - now)
   if new_conversation and rules_allow then
     local bic = base .. 'bic'
     redis.call('ZADD', bic, now, recipient)

@@ -24,8 +24,15 @@ if rec.kind == 2 then
   evaluate(acct, base, now, cfg, rec, events, true)
   quality = rec.ql
 else
-  -- Personal accounts: the rating is computed, not stored (no record for strangers).
-  quality = quality_of(base, now, cfg)
+  -- Personal accounts: the rating is computed, not stored (no record for strangers);
+  -- the count of reports feeds bulk detection.
+  local q, _, neg = quality_of(base, now, cfg)
+  quality = q
+  if cfg.bulk_on then
+    local f = read_features(base)
+    f.neg = neg
+    save_features(base, f)
+  end
 end
 local out = {quality, counted}
 for _, v in ipairs(flat_events(events)) do out[#out + 1] = v end

@@ -1,6 +1,6 @@
 -- usage.lua: an account's position (GetUsage, GetAccount, EvaluateTier).
 -- ARGV: 1 now, 2 personal limit, 3 business limit, 4 username limit, 5-11 month table,
---   12-27 business configuration, 28 force evaluation (EvaluateTier) 0/1.
+--   12 force evaluation (EvaluateTier) 0/1, 13- business configuration.
 -- A business is re-evaluated when its last evaluation is stale (or when forced).
 -- Returns biz.lua account_view.
 local acct = KEYS[1]
@@ -9,8 +9,8 @@ local limits = {int_arg(2, 'personal_limit'), int_arg(3, 'business_limit'),
                 int_arg(4, 'username_limit')}
 local now = now_ms(1)
 local label, resets_at = pick_month(5, now)
-local cfg = parse_biz(12)
-local force = ARGV[28] == '1'
+local force = ARGV[12] == '1'
+local cfg = parse_biz(13)
 local rec = record(acct)
 local events, reasons = {}, {}
 if rec.kind == 2 then
