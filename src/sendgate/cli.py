@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import uuid
@@ -55,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     reply = client("reply", "record that REPLIER answered REPLIED_TO")
     reply.add_argument("replier")
     reply.add_argument("replied_to")
+    events = sub.add_parser("events", help="print enforcement events from sendgate:events")
+    events.add_argument(
+        "--redis-url", default=os.environ.get("SENDGATE_REDIS_URL", ""),
+        help="the sidecars' Redis (default $SENDGATE_REDIS_URL)",
+    )  # fmt: skip
+    events.add_argument("--count", type=int, default=20, help="how many recent events first")
+    events.add_argument("--follow", "-f", action="store_true", help="then wait for new ones")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
     return p
 
 
@@ -135,6 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     if ns.command == "serve":
         return _run_serve(ns)
+    if ns.command == "events":
+        from sendgate.events_tail import tail
+
+        if not ns.redis_url:
+            print("sendgate: events needs --redis-url or SENDGATE_REDIS_URL", file=sys.stderr)
+            return 2
+        try:
+            return tail(ns.redis_url, ns.count, ns.follow, ns.json)
+        except KeyboardInterrupt:
+            return 0
     return _client(ns)
 
 
