@@ -72,15 +72,18 @@ async def server_factory(redis_proc: RedisProcess) -> AsyncIterator[ServerFactor
         await server.stop(0)
 
 
-@pytest_asyncio.fixture(scope="session")
-async def limit5(server_factory: ServerFactory) -> SendGateServer:
+@pytest_asyncio.fixture(scope="session", params=["one_call", "two_calls"])
+async def limit5(server_factory: ServerFactory, request: pytest.FixtureRequest) -> SendGateServer:
     """The SPEC's worked example: limit 5, warn_ratio 0.8, username limit 2.
 
-    Bulk detection is off here: these tests send bursts to strangers on purpose.
+    Every test using it runs twice: one script call per message (standalone Redis) and
+    sender-then-recipient calls (the Redis Cluster path). Bulk detection is off here:
+    these tests send bursts to strangers on purpose.
     """
     return await server_factory(
         limits={"personal_monthly": 5, "warn_ratio": 0.8, "username_monthly": 2},
         bulk={"enabled": False},
+        redis={"one_call_per_message": request.param == "one_call"},
     )
 
 

@@ -169,6 +169,9 @@ class RedisSettings(_Section):
     breaker_failures: int = Field(5, ge=1, le=1000)
     breaker_open_ms: int = Field(1000, ge=10, le=600_000)
     health_interval_ms: int = Field(1000, ge=50, le=60_000)
+    # Standalone Redis: decide and note the recipient in one script call. Off (and always
+    # off on Redis Cluster): two calls, sender's slot then recipient's.
+    one_call_per_message: bool = True
 
 
 class Settings(BaseSettings):

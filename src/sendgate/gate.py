@@ -82,7 +82,8 @@ class Gate:
         budget = self._guard.budget(time_remaining_s)
         try:
             self._guard.admit(budget)
-            result = await self._store.can_send(req, self.params, self.table(req.at_ms), budget)
+            decide = self._store.send_local if self._store.single_call else self._store.can_send
+            result = await decide(req, self.params, self.table(req.at_ms), budget)
             self._guard.breaker.success()
         except BackendError as err:
             self._guard.failed(err)
@@ -90,7 +91,7 @@ class Gate:
             self._observer.decided(result, recorded=False)
             return result
         self._observer.decided(result, recorded=not (req.dry_run or result.duplicate))
-        if result.decision is Decision.ALLOW and not req.dry_run:
+        if result.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
             await self._note_delivery(req, budget)
         await self._events.emit(req.sender, req.at_ms, result.events)
         return result
@@ -110,11 +111,9 @@ class Gate:
     async def can_send_batch(
         self, reqs: Sequence[SendRequest], time_remaining_s: float | None
     ) -> list[SendDecision]:
-        """Decide many messages with two pipelined round trips (senders, then recipients).
-
-        Messages of one batch are decided as if sent at the same instant: a message
-        in the batch does not see the recipient notes of earlier ones.
-        """
+        """Decide many messages in one pipelined round trip (standalone Redis), or two on
+        Redis Cluster (senders, then recipients: there a message in the batch does not
+        see the recipient notes of earlier ones)."""
         budget = self._guard.budget(time_remaining_s, len(reqs))
         try:
             self._guard.admit(budget)
@@ -130,7 +129,7 @@ class Gate:
         notes = []
         for req, res in zip(reqs, results, strict=True):
             self._observer.decided(res, recorded=not (req.dry_run or res.duplicate))
-            if res.decision is Decision.ALLOW and not req.dry_run:
+            if res.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
                 notes.append((req.recipient, req.sender, req.at_ms, self.table(req.at_ms)))
         try:
             await self._store.note_inbound_many(notes, self.params.window_ms, budget)

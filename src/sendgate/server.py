@@ -137,6 +137,7 @@ class SendGateServer:
             connect_timeout_s=s.redis.connect_timeout_ms / 1000,
             max_connections=s.redis.max_connections,
             observer=self.metrics,
+            one_call=s.redis.one_call_per_message,
         )
         deadline = time.monotonic() + _STARTUP_WAIT_S
         while True:

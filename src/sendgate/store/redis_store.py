@@ -95,8 +95,13 @@ def make_client(url: str, connect_timeout_s: float, max_connections: int) -> Any
 class RedisStore:
     """Runs sendgate's Lua scripts; every method maps Redis faults to BackendError."""
 
-    def __init__(self, client: Any, observer: StoreObserver | None = None) -> None:
+    def __init__(
+        self, client: Any, observer: StoreObserver | None = None, *, one_call: bool = True
+    ) -> None:
         self._client = client
+        # Standalone Redis holds every account: a message is one script call. A cluster
+        # spreads accounts over slots: sender and recipient are two calls.
+        self.single_call = one_call and not isinstance(client, RedisCluster)
         self._observer = observer
         self._scripts: dict[str, LuaScript] = {name: script(name) for name in SCRIPT_NAMES}
 
@@ -108,8 +113,11 @@ class RedisStore:
         connect_timeout_s: float = 1.0,
         max_connections: int = 64,
         observer: StoreObserver | None = None,
+        one_call: bool = True,
     ) -> RedisStore:
-        return cls(make_client(url, connect_timeout_s, max_connections), observer)
+        return cls(
+            make_client(url, connect_timeout_s, max_connections), observer, one_call=one_call
+        )
 
     async def close(self) -> None:
         if isinstance(self._client, RedisCluster):
@@ -198,20 +206,39 @@ class RedisStore:
         raw = await self._run(budget_s, "can_send", keys.account_key(req.sender), args)
         return parse.decision(raw)
 
+    async def send_local(
+        self, req: SendRequest, params: QuotaParams, months: MonthTable, budget_s: float
+    ) -> SendDecision:
+        """Decide, count and note the recipient in one script (standalone Redis only)."""
+        args = [*self.send_args(req, params, months), req.sender]
+        sha = self._scripts["send_local"].sha
+        sender, recipient = keys.account_key(req.sender), keys.account_key(req.recipient)
+        raw = await self._call(
+            budget_s, lambda: self._client.evalsha(sha, 2, sender, recipient, *args)
+        )
+        return parse.decision(raw)
+
     async def can_send_many(
         self,
         items: Sequence[tuple[SendRequest, MonthTable]],
         params: QuotaParams,
         budget_s: float,
     ) -> list[SendDecision]:
-        """Decide many messages in one pipeline round trip, in request order."""
-        sha = self._scripts["can_send"].sha
+        """Decide many messages in one pipeline round trip, in request order. On standalone
+        Redis each message also notes its recipient (send_local), so later messages of the
+        batch see earlier ones."""
+        local = self.single_call
+        sha = self._scripts["send_local" if local else "can_send"].sha
 
         async def run() -> list[Any]:
             pipe = self._client.pipeline(transaction=False)
             for req, months in items:
                 args = self.send_args(req, params, months)
-                pipe.evalsha(sha, 1, keys.account_key(req.sender), *args)
+                if local:
+                    pipe.evalsha(sha, 2, keys.account_key(req.sender),
+                                 keys.account_key(req.recipient), *args, req.sender)  # fmt: skip
+                else:
+                    pipe.evalsha(sha, 1, keys.account_key(req.sender), *args)
             return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
 
         return [parse.decision(raw) for raw in await self._call(budget_s, run)]

@@ -1,6 +1,7 @@
 """The Lua scripts, shipped as package data and registered once per connection.
 
-Each script is `lib.lua` and `biz.lua` followed by its own file, so helpers are written once.
+Each script is `lib.lua`, `biz.lua` and `decide.lua` followed by its own file, so
+helpers are written once.
 A script is called by SHA (`EVALSHA`); after `NOSCRIPT` (a Redis restart or
 `SCRIPT FLUSH`) the store loads it again and retries: `NOSCRIPT` means the script
 did not run, so the retry cannot count twice.
@@ -28,12 +29,14 @@ def _read(name: str) -> str:
 @cache
 def script(name: str) -> LuaScript:
     """The script `name` (file `lua/<name>.lua`), with the shared helpers prepended."""
-    source = "\n".join((_read("lib.lua"), _read("biz.lua"), _read(f"{name}.lua")))
+    parts = ("lib.lua", "biz.lua", "decide.lua", f"{name}.lua")
+    source = "\n".join(_read(part) for part in parts)
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
 SCRIPT_NAMES = (
     "can_send",
+    "send_local",
     "note_inbound",
     "usage",
     "upsert_account",
