@@ -24,17 +24,11 @@ def is_loopback(peer: str) -> bool:
     return peer.startswith(_LOOPBACK_PEERS)
 
 
-def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    async def abort(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(code, message)
-
-    return grpc.unary_unary_rpc_method_handler(abort)
-
-
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, tokens: dict[str, str]) -> None:
         """`tokens`: full service name → token ("" = loopback only)."""
         self._tokens = {k: v.encode() for k, v in tokens.items()}
+        self._cache: dict[tuple[str, int], grpc.RpcMethodHandler] = {}
         for service, token in tokens.items():
             if not token:
                 log.warning(
@@ -50,36 +44,43 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = details.method.lstrip("/").partition("/")[0]
         token = self._tokens.get(service)
         handler = await continuation(details)
-        if token is None or handler is None:
+        if token is None or handler is None or handler.unary_unary is None:
             return handler
-        if not token:
-            return self._loopback_only(handler)
-        given = b""
-        for key, value in details.invocation_metadata or ():
-            if key == "authorization":
-                raw = value.encode() if isinstance(value, str) else bytes(value)
-                if raw.startswith(b"Bearer "):
-                    given = raw[len(b"Bearer ") :]
-        if not given:
-            return _deny(grpc.StatusCode.UNAUTHENTICATED, f"{service} needs a bearer token")
-        if not hmac.compare_digest(given, token):
-            return _deny(grpc.StatusCode.PERMISSION_DENIED, f"wrong token for {service}")
-        return handler
+        key = (details.method, id(handler.unary_unary))
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._wrap(service, token, handler)
+        return cached
 
     @staticmethod
-    def _loopback_only(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(service: str, token: bytes, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The handler behind a per-call check (built once per method)."""
         inner = handler.unary_unary
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if not is_loopback(context.peer()):
+        async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if not token:
+                if not is_loopback(context.peer()):
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        "no token configured: only loopback peers are served",
+                    )
+                return await inner(request, context)
+            given = b""
+            for key, value in context.invocation_metadata() or ():
+                if key == "authorization":
+                    raw = value.encode() if isinstance(value, str) else bytes(value)
+                    if raw.startswith(b"Bearer "):
+                        given = raw[len(b"Bearer ") :]
+            if not given:
                 await context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    "no token configured: only loopback peers are served",
+                    grpc.StatusCode.UNAUTHENTICATED, f"{service} needs a bearer token"
                 )
+            if not hmac.compare_digest(given, token):
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"wrong token for {service}")
             return await inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
-            guarded,
+            checked,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -172,6 +172,8 @@ class RedisSettings(_Section):
     # Standalone Redis: decide and note the recipient in one script call. Off (and always
     # off on Redis Cluster): two calls, sender's slot then recipient's.
     one_call_per_message: bool = True
+    # Send the script calls of concurrent requests as one pipeline per loop turn.
+    coalesce: bool = True
 
 
 class Settings(BaseSettings):

@@ -28,6 +28,9 @@ def _kind(handler: grpc.RpcMethodHandler) -> str:
 class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
+        # One wrapped handler per method, built on its first call: wrapping on every
+        # call cost more than the metrics themselves.
+        self._cache: dict[tuple[str, int], grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
@@ -37,7 +40,14 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler  # streaming RPCs (health Watch, reflection) are not timed
-        service, _, method = details.method.lstrip("/").rpartition("/")
+        key = (details.method, id(handler.unary_unary))
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._wrap(details.method, handler)
+        return cached
+
+    def _wrap(self, full_method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        service, _, method = full_method.lstrip("/").rpartition("/")
         labels = (_kind(handler), service, method)
         started = self._m.grpc_started.labels(*labels)
         seconds = self._m.grpc_seconds.labels(*labels)

@@ -138,6 +138,7 @@ class SendGateServer:
             max_connections=s.redis.max_connections,
             observer=self.metrics,
             one_call=s.redis.one_call_per_message,
+            coalesce=s.redis.coalesce,
         )
         deadline = time.monotonic() + _STARTUP_WAIT_S
         while True:

@@ -35,6 +35,7 @@ from sendgate.domain import (
 from sendgate.errors import BackendError, StartupError
 from sendgate.months import MonthTable
 from sendgate.store import parse
+from sendgate.store.coalesce import Coalescer
 from sendgate.store.params import QuotaParams
 from sendgate.store.scripts import SCRIPT_NAMES, LuaScript, script
 
@@ -96,12 +97,19 @@ class RedisStore:
     """Runs sendgate's Lua scripts; every method maps Redis faults to BackendError."""
 
     def __init__(
-        self, client: Any, observer: StoreObserver | None = None, *, one_call: bool = True
+        self,
+        client: Any,
+        observer: StoreObserver | None = None,
+        *,
+        one_call: bool = True,
+        coalesce: bool = True,
     ) -> None:
         self._client = client
         # Standalone Redis holds every account: a message is one script call. A cluster
         # spreads accounts over slots: sender and recipient are two calls.
         self.single_call = one_call and not isinstance(client, RedisCluster)
+        # Cluster pipelines split by slot themselves; coalescing targets standalone.
+        self._coalescer = Coalescer(client) if coalesce and self.single_call else None
         self._observer = observer
         self._scripts: dict[str, LuaScript] = {name: script(name) for name in SCRIPT_NAMES}
 
@@ -114,12 +122,14 @@ class RedisStore:
         max_connections: int = 64,
         observer: StoreObserver | None = None,
         one_call: bool = True,
+        coalesce: bool = True,
     ) -> RedisStore:
-        return cls(
-            make_client(url, connect_timeout_s, max_connections), observer, one_call=one_call
-        )
+        client = make_client(url, connect_timeout_s, max_connections)
+        return cls(client, observer, one_call=one_call, coalesce=coalesce)
 
     async def close(self) -> None:
+        if self._coalescer is not None:
+            await self._coalescer.close()
         if isinstance(self._client, RedisCluster):
             await self._client.aclose()
         else:
@@ -178,6 +188,8 @@ class RedisStore:
                 self._observer.redis_call(time.perf_counter() - start)
 
     def _evalsha(self, name: str, key: str, args: Sequence[str | int]) -> Awaitable[Any]:
+        if self._coalescer is not None:
+            return self._coalescer.evalsha(self._scripts[name].sha, 1, key, *args)
         return self._client.evalsha(self._scripts[name].sha, 1, key, *args)  # type: ignore[no-any-return]
 
     async def ping(self, budget_s: float) -> None:
@@ -213,9 +225,8 @@ class RedisStore:
         args = [*self.send_args(req, params, months), req.sender]
         sha = self._scripts["send_local"].sha
         sender, recipient = keys.account_key(req.sender), keys.account_key(req.recipient)
-        raw = await self._call(
-            budget_s, lambda: self._client.evalsha(sha, 2, sender, recipient, *args)
-        )
+        evalsha = self._coalescer.evalsha if self._coalescer else self._client.evalsha
+        raw = await self._call(budget_s, lambda: evalsha(sha, 2, sender, recipient, *args))
         return parse.decision(raw)
 
     async def can_send_many(

@@ -250,8 +250,12 @@ local FEATURE_NAMES = {'new_recipients_per_minute', 'new_recipients_per_hour',
 
 local function read_features(base)
   local v = redis.call('HMGET', base .. 'f', unpack(FEATURE_FIELDS))
-  local f = {}
-  for j, name in ipairs(FEATURE_FIELDS) do f[name] = tonumber(v[j]) or 0 end
+  local f, was = {}, {}
+  for j, name in ipairs(FEATURE_FIELDS) do
+    f[name] = tonumber(v[j]) or 0
+    was[name] = f[name]
+  end
+  f._was = was
   return f
 end
 
@@ -293,14 +297,20 @@ local function bulk_score(f, now, rec, used, total, cfg)
   return 1 / (1 + math.exp(-z)), x
 end
 
+-- Writes only the fields that changed (most messages touch a handful).
 local function save_features(base, f)
-  local args = {}
+  local args, was = {}, f._was
   for _, name in ipairs(FEATURE_FIELDS) do
-    args[#args + 1] = name
-    args[#args + 1] = string.format('%.17g', f[name])
+    if f[name] ~= was[name] then
+      args[#args + 1] = name
+      args[#args + 1] = f[name]
+    end
   end
-  redis.call('HSET', base .. 'f', unpack(args))
-  redis.call('PEXPIRE', base .. 'f', 30 * DAY_MS)
+  if #args > 0 then redis.call('HSET', base .. 'f', unpack(args)) end
+  -- Refreshed once an hour of sending, not on every message.
+  if math.floor(f.ls / HOUR_MS) ~= math.floor(was.ls / HOUR_MS) then
+    redis.call('PEXPIRE', base .. 'f', 30 * DAY_MS)
+  end
 end
 
 -- Everything GetUsage/GetAccount/EvaluateTier report about an account:
