@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 
@@ -20,11 +21,17 @@ class MonthTable:
     starts: tuple[int, int, int, int]
     labels: tuple[str, str, str]
 
-    def args(self) -> list[str]:
-        return [str(s) for s in self.starts] + list(self.labels)
+    def args(self) -> tuple[bytes, ...]:
+        """Pre-encoded once per table: redis-py passes bytes through untouched."""
+        return _encoded(self)
 
     def covers(self, at_ms: int) -> bool:
         return self.starts[1] <= at_ms < self.starts[2]
+
+
+@cache
+def _encoded(t: MonthTable) -> tuple[bytes, ...]:
+    return tuple(str(v).encode() for v in (*t.starts, *t.labels))
 
 
 def _shift(year: int, month: int, delta: int) -> tuple[int, int]:

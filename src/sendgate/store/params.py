@@ -21,7 +21,7 @@ class QuotaParams:
     window_ms: int
     idempotency_ms: int
     enforce: bool
-    biz: tuple[str | int, ...] = ()
+    biz: tuple[bytes, ...] = ()
 
     @classmethod
     def from_settings(cls, s: Settings) -> QuotaParams:
@@ -34,10 +34,11 @@ class QuotaParams:
             window_ms=lim.conversation_window_days * DAY_MS,
             idempotency_ms=s.idempotency_hours * HOUR_MS,
             enforce=s.enforce,
-            biz=biz_args(s),
+            # Constant per process: encoded once instead of on every call.
+            biz=tuple(str(v).encode() for v in biz_args(s)),
         )
 
-    def limit_args(self) -> list[str | int]:
+    def limit_args(self) -> list[str | int | bytes]:
         return [self.personal_monthly, self.business_monthly, self.username_monthly]
 
 

@@ -187,7 +187,7 @@ class RedisStore:
             if self._observer is not None:
                 self._observer.redis_call(time.perf_counter() - start)
 
-    def _evalsha(self, name: str, key: str, args: Sequence[str | int]) -> Awaitable[Any]:
+    def _evalsha(self, name: str, key: str, args: Sequence[str | int | bytes]) -> Awaitable[Any]:
         if self._coalescer is not None:
             return self._coalescer.evalsha(self._scripts[name].sha, 1, key, *args)
         return self._client.evalsha(self._scripts[name].sha, 1, key, *args)  # type: ignore[no-any-return]
@@ -195,13 +195,15 @@ class RedisStore:
     async def ping(self, budget_s: float) -> None:
         await self._call(budget_s, self._client.ping)
 
-    async def _run(self, budget_s: float, name: str, key: str, args: Sequence[str | int]) -> Any:
+    async def _run(
+        self, budget_s: float, name: str, key: str, args: Sequence[str | int | bytes]
+    ) -> Any:
         return await self._call(budget_s, lambda: self._evalsha(name, key, args))
 
     # ------------------------------------------------------------ messages
 
     @staticmethod
-    def send_args(req: SendRequest, p: QuotaParams, months: MonthTable) -> list[str | int]:
+    def send_args(req: SendRequest, p: QuotaParams, months: MonthTable) -> list[str | int | bytes]:
         """can_send.lua's arguments (public so benchmarks call the script directly)."""
         return [
             req.at_ms, req.recipient, message_key(req.message_id), int(req.via),
@@ -264,7 +266,7 @@ class RedisStore:
         budget_s: float,
     ) -> int:
         """`writer` wrote to `account`: open the conversation, refund. Returns the refund."""
-        args: list[str | int] = [at_ms, writer, window_ms, *months.args()]
+        args: list[str | int | bytes] = [at_ms, writer, window_ms, *months.args()]
         return int(await self._run(budget_s, "note_inbound", keys.account_key(account), args))
 
     async def note_inbound_many(
@@ -331,14 +333,14 @@ class RedisStore:
         budget_s: float,
     ) -> tuple[Quality, bool, tuple[Event, ...]]:
         """A block or report; returns the subject's quality, whether it counted, events."""
-        args = [at_ms, reporter, int(kind), *params.biz]
+        args: list[str | int | bytes] = [at_ms, reporter, int(kind), *params.biz]
         raw = await self._run(budget_s, "feedback", keys.account_key(subject), args)
         return Quality(int(raw[0])), bool(int(raw[1])), parse.events(raw, 2)
 
     async def opt_in(
         self, business: str, user: str, opted_in: bool, at_ms: int, budget_s: float
     ) -> None:
-        args: list[str | int] = [at_ms, user, 1 if opted_in else 0]
+        args: list[str | int | bytes] = [at_ms, user, 1 if opted_in else 0]
         await self._run(budget_s, "opt_in", keys.account_key(business), args)
 
     async def set_allowance(
@@ -358,7 +360,7 @@ class RedisStore:
         budget_s: float,
     ) -> tuple[str, bool]:
         """Returns (request id, created); an open request of the account is returned as is."""
-        args: list[str | int] = [
+        args: list[str | int | bytes] = [
             at_ms, keys.escape(account), account, int(reason), note, request_id,
         ]  # fmt: skip
         raw = await self._run(budget_s, "exception_request", keys.EXCEPTIONS_PENDING, args)
@@ -375,7 +377,7 @@ class RedisStore:
         budget_s: float,
     ) -> tuple[str, ExceptionRecord | None]:
         """('ok' | 'same' | 'conflict' | 'not_found', the record)."""
-        args: list[str | int] = [at_ms, request_id, 1 if approve else 0, extra, expires_at]
+        args: list[str | int | bytes] = [at_ms, request_id, 1 if approve else 0, extra, expires_at]
         raw = await self._run(budget_s, "exception_review", keys.EXCEPTIONS_PENDING, args)
         status = parse.text(raw[0])
         if status == "not_found":
@@ -392,7 +394,7 @@ class RedisStore:
         budget_s: float,
     ) -> list[ExceptionRecord]:
         """Requests in `state`, or (state None) the newest requests of `account`."""
-        args: list[str | int] = [
+        args: list[str | int | bytes] = [
             at_ms, int(state) if state else 0, limit, keys.escape(account or ""),
         ]  # fmt: skip
         raw = await self._run(budget_s, "exception_list", keys.EXCEPTIONS_PENDING, args)
@@ -411,7 +413,7 @@ class RedisStore:
     ) -> bool:
         """Ban (with identifier tokens) or unban; keeps the identifier index in step.
         Returns whether the ban state changed."""
-        args: list[str | int] = [at_ms, 1 if banned else 0, reason, *tokens]
+        args: list[str | int | bytes] = [at_ms, 1 if banned else 0, reason, *tokens]
         raw = await self._run(budget_s, "ban", keys.account_key(account), args)
         changed, held = bool(int(raw[0])), [parse.text(t) for t in raw[1:]]
 
