@@ -455,6 +455,12 @@ async def test_tokens_per_service(server_factory: ServerFactory) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as info:  # the admin token is not the chat token
             await sg.GetUsage(req, metadata=[("authorization", "Bearer tns-secret")])
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        stream = sg.CanSendStream(
+            iter([pb.CanSendRequest(sender="a", recipient="b", message_id="m")])
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            _ = [r async for r in stream]
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         ok = await sg.GetUsage(req, metadata=[("authorization", "Bearer chat-secret")])
         assert ok.usage.limit == 200
         with pytest.raises(grpc.aio.AioRpcError) as info:

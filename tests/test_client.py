@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -54,3 +55,27 @@ async def test_sync_client_round_trip(limit5: SendGateServer) -> None:
 def test_sync_client_unavailable() -> None:
     with SendGateClient(f"127.0.0.1:{free_port()}", timeout=0.5) as sg, pytest.raises(Unavailable):
         sg.get_usage("x")
+
+
+async def test_stream_answers_in_order(limit5: SendGateServer) -> None:
+    s = acct("s")
+
+    async def messages() -> AsyncIterator[tuple[str, str, str]]:
+        for i in range(8):
+            yield (s, acct("r"), f"st{i}")
+
+    async with AsyncSendGateClient(f"127.0.0.1:{limit5.grpc_port}") as sg:
+        results = [r async for r in sg.can_send_stream(messages(), at_unix_ms=T0)]
+    assert [r.decision for r in results] == ["ALLOW"] * 5 + ["DENY"] * 3
+    assert sorted(r.usage.used for r in results[:5]) == [1, 2, 3, 4, 5]
+
+
+async def test_stream_bad_entry_names_its_index(limit5: SendGateServer) -> None:
+    async def messages() -> AsyncIterator[tuple[str, str, str]]:
+        yield (acct("s"), acct("r"), "ok")
+        yield ("", acct("r"), "bad")
+
+    async with AsyncSendGateClient(f"127.0.0.1:{limit5.grpc_port}") as sg:
+        with pytest.raises(InvalidArgumentError) as info:
+            _ = [r async for r in sg.can_send_stream(messages(), at_unix_ms=T0)]
+    assert info.value.field == "requests[1].sender"

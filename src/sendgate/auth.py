@@ -44,9 +44,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = details.method.lstrip("/").partition("/")[0]
         token = self._tokens.get(service)
         handler = await continuation(details)
-        if token is None or handler is None or handler.unary_unary is None:
+        if token is None or handler is None:
             return handler
-        key = (details.method, id(handler.unary_unary))
+        key = (details.method, id(handler.unary_unary or handler.stream_stream))
         cached = self._cache.get(key)
         if cached is None:
             cached = self._cache[key] = self._wrap(service, token, handler)
@@ -55,16 +55,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     @staticmethod
     def _wrap(service: str, token: bytes, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """The handler behind a per-call check (built once per method)."""
-        inner = handler.unary_unary
 
-        async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def check(context: grpc.aio.ServicerContext) -> None:
             if not token:
                 if not is_loopback(context.peer()):
                     await context.abort(
                         grpc.StatusCode.PERMISSION_DENIED,
                         "no token configured: only loopback peers are served",
                     )
-                return await inner(request, context)
+                return
             given = b""
             for key, value in context.invocation_metadata() or ():
                 if key == "authorization":
@@ -77,6 +76,24 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 )
             if not hmac.compare_digest(given, token):
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"wrong token for {service}")
+
+        if handler.stream_stream is not None:
+            stream = handler.stream_stream
+
+            async def checked_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                await check(context)
+                async for response in stream(requests, context):
+                    yield response
+
+            return grpc.stream_stream_rpc_method_handler(
+                checked_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        inner = handler.unary_unary
+
+        async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await check(context)
             return await inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(

@@ -6,9 +6,10 @@ google.rpc.BadRequest naming the field; BackendError → UNAVAILABLE.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -20,13 +21,23 @@ from sendgate import evasion
 from sendgate import validation as v
 from sendgate.admin import Admin, Conflict, NoHmacKey, NotFound
 from sendgate.convert import account_pb, decision_pb, exception_pb, usage_pb
-from sendgate.domain import AccountKind, ExceptionReason, ExceptionState, FeedbackKind
+from sendgate.domain import (
+    AccountKind,
+    ExceptionReason,
+    ExceptionState,
+    FeedbackKind,
+    SendDecision,
+    SendRequest,
+)
 from sendgate.errors import BackendError, InvalidArgument
 from sendgate.gate import Gate
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 
 log = logging.getLogger("sendgate.service")
+
+# Decisions of one stream that may be in flight at once (bounded memory per stream).
+STREAM_WINDOW = 128
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -101,6 +112,47 @@ class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
         reqs = [self._send_request(r, f"requests[{i}].") for i, r in enumerate(request.requests)]
         results = await self._gate.can_send_batch(reqs, context.time_remaining())
         return pb.CanSendBatchResponse(responses=[decision_pb(d) for d in results])
+
+    async def CanSendStream(
+        self, requests: AsyncIterator[pb.CanSendRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.CanSendResponse]:
+        """Decisions overlap (up to STREAM_WINDOW in flight) but answer in request order."""
+        inflight: asyncio.Queue[asyncio.Task[SendDecision] | None] = asyncio.Queue(STREAM_WINDOW)
+        failure: list[InvalidArgument] = []
+
+        # One sender's messages are decided in stream order; different senders overlap.
+        last: dict[str, asyncio.Task[SendDecision]] = {}
+
+        async def after(prev: asyncio.Task[SendDecision] | None, req: SendRequest) -> SendDecision:
+            if prev is not None:
+                await asyncio.wait([prev])
+            return await self._gate.can_send(req, context.time_remaining())
+
+        async def read() -> None:
+            i = 0
+            try:
+                async for r in requests:
+                    req = self._send_request(r, f"requests[{i}].")
+                    task = asyncio.ensure_future(after(last.get(req.sender), req))
+                    last[req.sender] = task
+                    if len(last) > 4 * STREAM_WINDOW:  # bounded: finished tasks chain nothing
+                        for sender in [k for k, t in last.items() if t.done()]:
+                            del last[sender]
+                    await inflight.put(task)
+                    i += 1
+            except InvalidArgument as err:
+                failure.append(err)
+            finally:
+                await inflight.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (task := await inflight.get()) is not None:
+                yield decision_pb(await task)
+            if failure:
+                await abort_invalid(context, failure[0])
+        finally:
+            reader.cancel()
 
     @_rpc
     async def RecordReply(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -54,6 +54,26 @@ class AsyncSendGateClient:
         **opts: Unpack[_core.SendOptions],
     ) -> list[CanSendResult]:
         return await self._run(_core.can_send_batch(messages, opts), timeout)
+
+    async def can_send_stream(
+        self,
+        messages: AsyncIterable[_core.SendTuple | pb.CanSendRequest],
+        *,
+        timeout: float | None = None,
+        **opts: Unpack[_core.SendOptions],
+    ) -> AsyncIterator[CanSendResult]:
+        """Decide a stream of messages over one CanSendStream call, answers in order."""
+
+        async def requests() -> AsyncIterator[pb.CanSendRequest]:
+            async for m in messages:
+                yield m if isinstance(m, pb.CanSendRequest) else _core.send_pb(*m, opts)
+
+        call = self._stub.CanSendStream(requests(), timeout=timeout)
+        try:
+            async for resp in call:
+                yield CanSendResult.from_pb(resp)
+        except grpc.RpcError as exc:
+            raise map_rpc_error(exc) from exc
 
     async def record_reply(
         self, replier: str, replied_to: str, *, at_unix_ms: int = 0, timeout: float | None = None

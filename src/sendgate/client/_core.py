@@ -34,7 +34,7 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
 
 
-def _send_pb(sender: str, recipient: str, message_id: str, opts: SendOptions) -> pb.CanSendRequest:
+def send_pb(sender: str, recipient: str, message_id: str, opts: SendOptions) -> pb.CanSendRequest:
     return pb.CanSendRequest(
         sender=sender,
         recipient=recipient,
@@ -48,13 +48,13 @@ def _send_pb(sender: str, recipient: str, message_id: str, opts: SendOptions) ->
 def can_send(
     sender: str, recipient: str, message_id: str, opts: SendOptions
 ) -> Call[CanSendResult]:
-    return Call("CanSend", _send_pb(sender, recipient, message_id, opts), CanSendResult.from_pb)
+    return Call("CanSend", send_pb(sender, recipient, message_id, opts), CanSendResult.from_pb)
 
 
 def can_send_batch(
     messages: Iterable[SendTuple | pb.CanSendRequest], opts: SendOptions
 ) -> Call[list[CanSendResult]]:
-    reqs = [m if isinstance(m, pb.CanSendRequest) else _send_pb(*m, opts) for m in messages]
+    reqs = [m if isinstance(m, pb.CanSendRequest) else send_pb(*m, opts) for m in messages]
     return Call(
         "CanSendBatch",
         pb.CanSendBatchRequest(requests=reqs),

@@ -47,6 +47,11 @@ class SendGateStub:
                 request_serializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendBatchRequest.SerializeToString,
                 response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendBatchResponse.FromString,
                 _registered_method=True)
+        self.CanSendStream = channel.stream_stream(
+                '/sendgate.v1.SendGate/CanSendStream',
+                request_serializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendRequest.SerializeToString,
+                response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendResponse.FromString,
+                _registered_method=True)
         self.RecordReply = channel.unary_unary(
                 '/sendgate.v1.SendGate/RecordReply',
                 request_serializer=sendgate_dot_v1_dot_sendgate__pb2.RecordReplyRequest.SerializeToString,
@@ -93,6 +98,15 @@ class SendGateServicer:
 
     def CanSendBatch(self, request, context):
         """Many decisions in one call; responses in request order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CanSendStream(self, request_iterator, context):
+        """A long-lived stream for chat servers that send many decisions: one response per
+        request, in request order. Cheaper per decision than unary calls. Bad input ends
+        the stream with INVALID_ARGUMENT naming `requests[i].<field>` (i counts from 0).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +161,11 @@ def add_SendGateServicer_to_server(servicer, server):
                     servicer.CanSendBatch,
                     request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendBatchRequest.FromString,
                     response_serializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendBatchResponse.SerializeToString,
+            ),
+            'CanSendStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.CanSendStream,
+                    request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendRequest.FromString,
+                    response_serializer=sendgate_dot_v1_dot_sendgate__pb2.CanSendResponse.SerializeToString,
             ),
             'RecordReply': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordReply,
@@ -235,6 +254,33 @@ class SendGate:
             '/sendgate.v1.SendGate/CanSendBatch',
             sendgate_dot_v1_dot_sendgate__pb2.CanSendBatchRequest.SerializeToString,
             sendgate_dot_v1_dot_sendgate__pb2.CanSendBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CanSendStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/sendgate.v1.SendGate/CanSendStream',
+            sendgate_dot_v1_dot_sendgate__pb2.CanSendRequest.SerializeToString,
+            sendgate_dot_v1_dot_sendgate__pb2.CanSendResponse.FromString,
             options,
             channel_credentials,
             insecure,
