@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 import pytest
 import pytest_asyncio
+import redis as redis_sync
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sendgate.breaker import BreakerState
@@ -158,3 +159,50 @@ async def test_start_refuses_a_redis_that_evicts(server_factory: ServerFactory) 
         assert server.grpc_port > 0
     finally:
         proc.close()
+
+
+async def test_script_flush_is_recovered(
+    server_factory: ServerFactory,
+    own_redis: RedisProcess,
+    channel_to: Callable[..., grpc.aio.Channel],
+) -> None:
+    server = await server_factory(redis_url=own_redis.url, redis=FAST)
+    stub = pb_grpc.SendGateStub(channel_to(server))
+    s = acct("s")
+    assert (await stub.CanSend(msg(s), timeout=2)).usage.used == 1
+    client = redis_sync.Redis.from_url(own_redis.url)
+    client.script_flush()
+    client.close()
+    after = await stub.CanSend(msg(s), timeout=2)  # NOSCRIPT → reload → retry, counted once
+    assert (after.degraded, after.usage.used) == (False, 2)
+
+
+async def test_out_of_memory_follows_the_failure_policy(
+    server_factory: ServerFactory,
+    own_redis: RedisProcess,
+    channel_to: Callable[..., grpc.aio.Channel],
+) -> None:
+    server = await server_factory(redis_url=own_redis.url, failure_mode="fail_closed", redis=FAST)
+    stub = pb_grpc.SendGateStub(channel_to(server))
+    s = acct("s")
+    assert not (await stub.CanSend(msg(s), timeout=2)).degraded
+    client = redis_sync.Redis.from_url(own_redis.url)
+    try:
+        client.config_set("maxmemory", 1)  # noeviction: every write is refused with OOM
+        resp = await stub.CanSend(msg(s), timeout=2)
+        assert (resp.decision, resp.reason, resp.degraded) == (
+            pb.DENY,
+            pb.BACKEND_UNAVAILABLE,
+            True,
+        )
+        assert server.metrics.redis_errors.labels("oom")._value.get() >= 1
+    finally:
+        client.config_set("maxmemory", 0)
+        client.close()
+
+    async def recovered() -> bool:
+        return not (await stub.CanSend(msg(s), timeout=1)).degraded
+
+    await until(recovered, "recovery after OOM")
+    usage = await stub.GetUsage(pb.GetUsageRequest(account=s), timeout=2)
+    assert usage.usage.used == 2  # the refused write was not counted

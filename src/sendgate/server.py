@@ -44,11 +44,21 @@ _STARTUP_WAIT_S = 10.0
 GRPC_OPTIONS = [
     # A second process must not silently share our port.
     ("grpc.so_reuseport", 0),
+    # A batch of 1,000 requests is well under 1 MiB; refuse anything far larger.
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.max_send_message_length", 4 * 1024 * 1024),
+    ("grpc.max_metadata_size", 16 * 1024),
     ("grpc.max_concurrent_streams", 1000),
+    # Keepalive: ping idle clients, and enforce a floor on client pings (a client that
+    # pings more often than every 10 s gets GOAWAY after 3 strikes).
     ("grpc.keepalive_time_ms", 60_000),
-    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 3),
+    ("grpc.keepalive_permit_without_calls", 1),
 ]
+# RPCs handled at once; more are refused with RESOURCE_EXHAUSTED instead of queueing.
+MAX_CONCURRENT_RPCS = 10_000
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -162,7 +172,9 @@ class SendGateServer:
             }
         )
         server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(self.metrics), auth], options=GRPC_OPTIONS
+            interceptors=[MetricsInterceptor(self.metrics), auth],
+            options=GRPC_OPTIONS,
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         pb_grpc.add_SendGateServicer_to_server(
             SendGateService(self.gate, self.admin, s.allow_client_time), server

@@ -66,8 +66,9 @@ def _classify(exc: BaseException) -> BackendError:
         return BackendError("connection", str(exc) or type(exc).__name__)
     if isinstance(exc, rexc.ResponseError):
         text = str(exc)
-        kind = "oom" if text.startswith("OOM") else "response"
-        return BackendError(kind, text)
+        # Inside a script (Redis 6.2) the OOM arrives wrapped: "… -OOM command not allowed".
+        oom = isinstance(exc, rexc.OutOfMemoryError) or "OOM command not allowed" in text
+        return BackendError("oom" if oom else "response", text)
     return BackendError("other", f"{type(exc).__name__}: {exc}")
 
 
