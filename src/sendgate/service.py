@@ -287,10 +287,12 @@ class SendGateAdminService(pb_grpc.SendGateAdminServicer):  # type: ignore[misc]
                 raise InvalidArgument("extra_allowance", "an approval needs a positive allowance")
             if request.expires_at <= at_ms:
                 raise InvalidArgument("expires_at", "an approval needs an expiry in the future")
+        extra, expires = (
+            (request.extra_allowance, request.expires_at) if request.approve else (0, 0)
+        )
         try:
             record = await self._admin.review_exception(
-                rid, request.approve, request.extra_allowance, request.expires_at, at_ms,
-                context.time_remaining(),
+                rid, request.approve, extra, expires, at_ms, context.time_remaining()
             )  # fmt: skip
         except NotFound as err:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(err))

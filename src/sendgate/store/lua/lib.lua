@@ -4,8 +4,10 @@
 
 local DAY_MS = 86400000
 
+-- A string error (Redis 6.2 cannot raise a table): the reply reads
+-- "ERR Error running script ...: sendgate: <msg>".
 local function fail(msg)
-  error({err = 'ERR sendgate: ' .. msg})
+  error('sendgate: ' .. msg)
 end
 
 -- A positive integer argument, or fail naming it (validated before any write).
