@@ -15,10 +15,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sendgate.breaker import BreakerState
 from sendgate.embedded_redis import RedisProcess, free_port
 from sendgate.errors import StartupError
+from sendgate.keys import account_base
 from sendgate.server import SendGateServer
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 from tests.conftest import ServerFactory, acct
+from tests.faultproxy import FaultProxy
 
 FAST = {"timeout_ms": 200, "breaker_failures": 2, "breaker_open_ms": 100, "health_interval_ms": 50}
 
@@ -206,3 +208,62 @@ async def test_out_of_memory_follows_the_failure_policy(
     await until(recovered, "recovery after OOM")
     usage = await stub.GetUsage(pb.GetUsageRequest(account=s), timeout=2)
     assert usage.usage.used == 2  # the refused write was not counted
+
+
+async def test_lost_replies_never_double_count(
+    server_factory: ServerFactory,
+    own_redis: RedisProcess,
+    channel_to: Callable[..., grpc.aio.Channel],
+) -> None:
+    """Jepsen-style: through a proxy that drops 30 % of replies, every message is retried
+    with its message_id until a definite answer; Redis then holds each exactly once."""
+    assert own_redis.port is not None
+    proxy = FaultProxy(own_redis.port, drop=0.0, seed=7)
+    await proxy.start()
+    try:
+        server = await server_factory(
+            redis_url=proxy.url,
+            limits={"personal_monthly": 10_000},
+            bulk={"enabled": False},
+            redis={"timeout_ms": 500, "breaker_failures": 1000},
+        )
+        stub = pb_grpc.SendGateStub(channel_to(server))
+        proxy.drop = 0.3  # after start-up: from now on replies get lost
+        s = acct("s")
+        acknowledged, unknown, duplicates = 0, 0, 0
+        first_try_unknown: list[str] = []
+        for i in range(60):
+            req = pb.CanSendRequest(sender=s, recipient=acct("r"), message_id=f"j{i}")
+            resp = await stub.CanSend(req, timeout=2)
+            if resp.degraded:
+                unknown += 1
+                first_try_unknown.append(req.message_id)
+            else:
+                acknowledged += 1
+        # Bounds before retries: every acknowledged count is there, unknowns may or may not be.
+        client = redis_sync.Redis.from_url(own_redis.url)
+
+        def used() -> int:
+            total = 0
+            for key in client.scan_iter(match=account_base(s) + "q:*"):
+                total += int(client.hget(key, "u") or 0)
+            return total
+
+        assert acknowledged <= used() <= acknowledged + unknown
+        assert proxy.dropped > 0 and unknown > 0
+        # Retry the unknown ones with the same message_id until definite (bounded).
+        for mid in first_try_unknown:
+            for _ in range(30):
+                resp = await stub.CanSend(
+                    pb.CanSendRequest(sender=s, recipient=acct("r"), message_id=mid), timeout=2
+                )
+                if not resp.degraded:
+                    duplicates += resp.duplicate
+                    break
+            else:
+                raise AssertionError(f"{mid} never got a definite answer")
+        assert used() == 60  # each message counted exactly once
+        assert duplicates > 0  # some lost replies had run: the retry was a replay
+        client.close()
+    finally:
+        await proxy.close()
