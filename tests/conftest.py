@@ -17,6 +17,7 @@ from sendgate.config import load_settings
 from sendgate.embedded_redis import RedisProcess, free_port
 from sendgate.server import SendGateServer
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
+from tests.cluster import RedisCluster
 
 # Tests move time with at_unix_ms: a fixed March (31 days), far from a month edge.
 T0 = int(datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp() * 1000)
@@ -75,18 +76,31 @@ async def server_factory(redis_proc: RedisProcess) -> AsyncIterator[ServerFactor
         await server.stop(0)
 
 
-@pytest_asyncio.fixture(scope="session", params=["one_call", "two_calls"])
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A real Redis Cluster on loopback: 3 primaries, 3 replicas."""
+    cluster = RedisCluster()
+    cluster.start()
+    yield cluster
+    cluster.close()
+
+
+@pytest_asyncio.fixture(scope="session", params=["one_call", "two_calls", "cluster"])
 async def limit5(server_factory: ServerFactory, request: pytest.FixtureRequest) -> SendGateServer:
     """The SPEC's worked example: limit 5, warn_ratio 0.8, username limit 2.
 
-    Every test using it runs twice: one script call per message (standalone Redis) and
-    sender-then-recipient calls (the Redis Cluster path). Bulk detection is off here:
-    these tests send bursts to strangers on purpose.
+    Every test using it runs three times: one script call per message (standalone
+    Redis), sender-then-recipient calls, and against a real Redis Cluster. Bulk
+    detection is off here: these tests send bursts to strangers on purpose.
     """
+    extra: dict[str, Any] = {}
+    if request.param == "cluster":
+        extra["redis_url"] = request.getfixturevalue("redis_cluster").url
     return await server_factory(
         limits={"personal_monthly": 5, "warn_ratio": 0.8, "username_monthly": 2},
         bulk={"enabled": False},
         redis={"one_call_per_message": request.param == "one_call"},
+        **extra,
     )
 
 

