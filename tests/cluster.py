@@ -85,6 +85,27 @@ class RedisCluster:
             time.sleep(0.1)
         raise RuntimeError("cluster did not become ok")
 
+    def primary_for(self, key: str) -> RedisProcess:
+        """The node that serves `key`'s slot now."""
+        slot = subprocess.run(
+            [redis_cli(), "-p", str(self.nodes[0].port), "cluster", "keyslot", key],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+        shards = subprocess.run(
+            [redis_cli(), "-p", str(self.nodes[0].port), "cluster", "nodes"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout  # fmt: skip
+        for line in shards.splitlines():
+            fields = line.split()
+            if "master" not in fields[2]:
+                continue
+            port = int(fields[1].split(":")[1].split("@")[0])
+            for span in fields[8:]:
+                lo, _, hi = span.partition("-")
+                if int(lo) <= int(slot) <= int(hi or lo):
+                    return next(n for n in self.nodes if n.port == port)
+        raise LookupError(f"no primary for slot {slot}")
+
     def close(self) -> None:
         for node in self.nodes:
             node.close()
