@@ -37,6 +37,11 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ("unknown_top.toml", "no_such_key", "unknown key"),
         ("unknown_nested.toml", "limits.no_such_key", "unknown key"),
         ("not_toml.toml", "config", "not valid TOML"),
+        ("bad_tls_pair.toml", "tls", "cert_file and key_file go together"),
+        ("bad_tls_names.toml", "tls", "needs client_ca_file"),
+        ("bad_tls_missing.toml", "tls", "file not found"),
+        ("bad_bulk_action.toml", "bulk.action", "flag"),
+        ("bad_quality_order.toml", "quality", "medium_rate must be below low_rate"),
     ],
 )
 def test_bad_file_names_the_key(fixture: str, key: str, fragment: str) -> None:

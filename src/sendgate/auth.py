@@ -3,7 +3,9 @@
 SendGate and SendGateAdmin each have their own token (`authorization: Bearer …`),
 compared in constant time. A missing token is UNAUTHENTICATED, a wrong one
 PERMISSION_DENIED. A service with no token configured is open to loopback peers only.
-Health and reflection stay open (probes carry no credentials).
+With mutual TLS and `tls.allowed_client_names`, a client certificate whose names are
+not listed is PERMISSION_DENIED first. Health and reflection stay open (probes carry
+no credentials).
 """
 
 from __future__ import annotations
@@ -24,10 +26,24 @@ def is_loopback(peer: str) -> bool:
     return peer.startswith(_LOOPBACK_PEERS)
 
 
+def peer_names(context: grpc.aio.ServicerContext) -> set[str]:
+    """The verified client certificate's common name and DNS names (mTLS)."""
+    auth = context.auth_context() or {}
+    names: set[str] = set()
+    for prop in ("x509_common_name", "x509_subject_alternative_name"):
+        for value in auth.get(prop, ()):
+            names.add(value.decode() if isinstance(value, bytes) else str(value))
+    return names
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, tokens: dict[str, str]) -> None:
-        """`tokens`: full service name → token ("" = loopback only)."""
+    def __init__(
+        self, tokens: dict[str, str], allowed_client_names: frozenset[str] = frozenset()
+    ) -> None:
+        """`tokens`: full service name → token ("" = loopback only). With mTLS,
+        `allowed_client_names` limits which client certificates are served at all."""
         self._tokens = {k: v.encode() for k, v in tokens.items()}
+        self._allowed = allowed_client_names
         self._cache: dict[tuple[str, int], grpc.RpcMethodHandler] = {}
         for service, token in tokens.items():
             if not token:
@@ -44,19 +60,26 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = details.method.lstrip("/").partition("/")[0]
         token = self._tokens.get(service)
         handler = await continuation(details)
-        if token is None or handler is None:
+        # Health and reflection stay open: probes carry neither tokens nor certificates.
+        if handler is None or token is None:
             return handler
         key = (details.method, id(handler.unary_unary or handler.stream_stream))
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = self._wrap(service, token, handler)
+            cached = self._cache[key] = self._wrap(service, token, handler, self._allowed)
         return cached
 
     @staticmethod
-    def _wrap(service: str, token: bytes, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(
+        service: str, token: bytes, handler: grpc.RpcMethodHandler, allowed: frozenset[str]
+    ) -> grpc.RpcMethodHandler:
         """The handler behind a per-call check (built once per method)."""
 
         async def check(context: grpc.aio.ServicerContext) -> None:
+            if allowed and not (peer_names(context) & allowed):
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED, "client certificate not allowed"
+                )
             if not token:
                 if not is_loopback(context.peer()):
                     await context.abort(

@@ -151,6 +151,30 @@ class BanEvasionSettings(_Section):
     strong_kinds: list[str] = Field(default_factory=lambda: ["device", "payment"])
 
 
+class TlsSettings(_Section):
+    """TLS for the gRPC listener; with client_ca_file, mutual TLS."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    # Clients must present a certificate signed by this CA (mTLS).
+    client_ca_file: str = ""
+    # With mTLS: only these certificate names (common name or DNS SAN) are served.
+    allowed_client_names: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsSettings:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together")
+        if (self.client_ca_file or self.allowed_client_names) and not self.cert_file:
+            raise ValueError("client_ca_file and allowed_client_names need cert_file")
+        if self.allowed_client_names and not self.client_ca_file:
+            raise ValueError("allowed_client_names needs client_ca_file (mTLS)")
+        for path in (self.cert_file, self.key_file, self.client_ca_file):
+            if path and not Path(path).is_file():
+                raise ValueError(f"file not found: {path}")
+        return self
+
+
 class AuthSettings(_Section):
     """Bearer tokens, one per service. Empty: the service is open to loopback peers only."""
 
@@ -206,6 +230,7 @@ class Settings(BaseSettings):
     business: BusinessSettings = Field(default_factory=BusinessSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
     ban_evasion: BanEvasionSettings = Field(default_factory=BanEvasionSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -59,6 +60,16 @@ GRPC_OPTIONS = [
 ]
 # RPCs handled at once; more are refused with RESOURCE_EXHAUSTED instead of queueing.
 MAX_CONCURRENT_RPCS = 10_000
+
+
+def _credentials(s: Settings) -> grpc.ServerCredentials:
+    """Server TLS credentials; with a client CA, clients must present a certificate."""
+    key = Path(s.tls.key_file).read_bytes()
+    cert = Path(s.tls.cert_file).read_bytes()
+    ca = Path(s.tls.client_ca_file).read_bytes() if s.tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -169,7 +180,8 @@ class SendGateServer:
             {
                 SENDGATE: s.auth.sendgate_token.get_secret_value(),
                 ADMIN: s.auth.admin_token.get_secret_value(),
-            }
+            },
+            allowed_client_names=frozenset(s.tls.allowed_client_names),
         )
         server = grpc.aio.server(
             interceptors=[MetricsInterceptor(self.metrics), auth],
@@ -188,7 +200,10 @@ class SendGateServer:
         )
         self._server = server
         try:
-            self.grpc_port = server.add_insecure_port(s.grpc_address)
+            if s.tls.cert_file:
+                self.grpc_port = server.add_secure_port(s.grpc_address, _credentials(s))
+            else:
+                self.grpc_port = server.add_insecure_port(s.grpc_address)
         except RuntimeError as exc:
             raise StartupError(f"cannot listen on {s.grpc_address}: {exc}") from exc
         await server.start()
