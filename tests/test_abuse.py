@@ -227,3 +227,20 @@ async def test_event_schema(deny: Api, redis_sync: redis.Redis) -> None:
     assert mine == [
         {"type": "account_banned", "account": s, "at": str(T0), "reason": "r", "identifiers": "1"}
     ]
+
+
+async def test_identifiers_never_reach_logs_or_metrics(
+    deny: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = acct("secret-device")
+    caplog.set_level("DEBUG")
+    await deny.admin.BanAccount(
+        pb.BanAccountRequest(account=acct("b"), identifiers=[f"device:{secret}"])
+    )
+    await deny.sg.CheckRegistration(
+        pb.CheckRegistrationRequest(account=acct("n"), identifiers=[f"device:{secret}"])
+    )
+    assert secret not in caplog.text
+    from prometheus_client import generate_latest  # noqa: PLC0415
+
+    assert secret.encode() not in generate_latest(deny.server.metrics.registry)
