@@ -43,7 +43,7 @@ def _cluster_ports(n: int) -> list[int]:
 
 
 class RedisCluster:
-    def __init__(self, primaries: int = 3, replicas: int = 1) -> None:
+    def __init__(self, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 5000) -> None:
         ports = _cluster_ports(primaries * (1 + replicas))
         self.nodes = [
             RedisProcess(
@@ -52,7 +52,7 @@ class RedisCluster:
                     "--cluster-enabled",
                     "yes",
                     "--cluster-node-timeout",
-                    "1000",
+                    str(node_timeout_ms),
                     "--cluster-config-file",
                     f"nodes-{i}.conf",
                 ),

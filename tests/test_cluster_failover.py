@@ -4,6 +4,8 @@ decisions recover by themselves after the replica takes over."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
 
 import grpc
 import pytest
@@ -17,9 +19,17 @@ from tests.conftest import ServerFactory, acct
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+# redis-py's cluster client drops the dead node's connection objects without closing
+# them (a library leak, not ours); they are collected inside this test, where their
+# ResourceWarnings are expected.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_primary_killed_during_load(server_factory: ServerFactory) -> None:
-    cluster = RedisCluster()
+    # A short node timeout makes the replica take over quickly; 2 s keeps a busy CI
+    # machine from declaring healthy nodes dead.
+    cluster = RedisCluster(node_timeout_ms=2000)
     cluster.start()
+    server = None
     try:
         server = await server_factory(
             redis_url=cluster.url,
@@ -40,7 +50,10 @@ async def test_primary_killed_during_load(server_factory: ServerFactory) -> None
             assert not (await send(0)).degraded
             slot_owner.kill()
             degraded = recovered = 0
-            for i in range(1, 400):  # bounded: ~40 s at most
+            deadline = time.monotonic() + 60
+            for i in range(1, 2000):  # bounded in count and in time (60 s)
+                if time.monotonic() > deadline:
+                    break
                 resp = await send(i)
                 assert resp.decision == pb.ALLOW  # fail_open answers, never an error
                 if resp.degraded:
@@ -53,4 +66,7 @@ async def test_primary_killed_during_load(server_factory: ServerFactory) -> None
             assert degraded > 0, "the kill should have been felt"
             assert recovered >= 3, "decisions should recover after failover"
     finally:
+        if server is not None:
+            await server.stop(0)
+        gc.collect()
         cluster.close()
