@@ -24,8 +24,9 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev,fast]"
 .venv/bin/python scripts/gen_proto.py --check
-.venv/bin/ruff check src tests scripts bench
-.venv/bin/ruff format --check src tests scripts bench
+.venv/bin/ruff check src tests scripts bench deploy
+.venv/bin/ruff format --check src tests scripts bench deploy
 .venv/bin/mypy
 .venv/bin/python scripts/check_wheel.py
+VIRTUAL_ENV=$PWD/.venv bash scripts/validate_deploy.sh
 .venv/bin/python -m pytest "$@"

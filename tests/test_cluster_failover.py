@@ -17,7 +17,7 @@ from tests.cluster import RedisCluster
 from tests.conftest import ServerFactory, acct
 
 
-@pytest.mark.slow
+@pytest.mark.failover
 @pytest.mark.timeout(120)
 # redis-py's cluster client drops the dead node's connection objects without closing
 # them (a library leak, not ours); they are collected inside this test, where their
