@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import APRIL, DAY, T0, acct
+from tests.conftest import APRIL, DAY, T0, ServerFactory, acct
 
 
 def send(
@@ -229,3 +231,21 @@ async def test_batch_allowed_messages_open_conversations(stub: pb_grpc.SendGateS
     assert not back.counted
     usage = await stub.GetUsage(pb.GetUsageRequest(account=s, at_unix_ms=T0 + 2))
     assert usage.usage.used == 0  # r's message refunded s's
+
+
+async def test_coalesced_pipeline_keeps_exact_admission(server_factory: ServerFactory) -> None:
+    """redis.coalesce: concurrent calls share one pipeline per loop turn, same answers."""
+    server = await server_factory(
+        limits={"personal_monthly": 5}, bulk={"enabled": False}, redis={"coalesce": True}
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        stub = pb_grpc.SendGateStub(ch)
+        s = acct("s")
+        results = await asyncio.gather(
+            *(stub.CanSend(send(s, acct("r"), T0 + i)) for i in range(60))
+        )
+        assert sum(r.decision == pb.ALLOW for r in results) == 5
+        dups = await asyncio.gather(
+            *(stub.CanSend(send(s, "x", T0, mid="same")) for _ in range(10))
+        )
+        assert sum(not d.duplicate for d in dups) == 1
