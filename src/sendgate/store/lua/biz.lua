@@ -54,12 +54,13 @@ end
 
 local function record(acct)
   local r = redis.call('HMGET', acct, 'k', 'bv', 'iv', 'ti', 'ql', 'fs', 'ev', 'rs', 'b',
-                      'ra', 'be')
+                      'ra', 'be', 'xa', 'xe')
   return {
     kind = tonumber(r[1]) or 1, bv = r[2] == '1', iv = r[3] == '1',
     ti = tonumber(r[4]) or 0, ql = tonumber(r[5]) or Q_HIGH, fs = tonumber(r[6]) or 0,
     ev = tonumber(r[7]) or 0, rs = r[8] == '1', banned = r[9] == '1',
     ra = tonumber(r[10]) or 0, evasion = r[11] == '1', bulk = false,
+    extra = tonumber(r[12]), expires = tonumber(r[13]),
   }
 end
 
@@ -321,14 +322,13 @@ local function account_view(acct, base, now, cfg, rec, limits, month_label, rese
                             reasons, events)
   local f = read_features(base)
   rec.bulk = rec.kind ~= 2 and bulk_active(f, now, cfg)
-  local limit = monthly_limit(acct, now, rec.kind, limits[1], limits[2])
+  local limit = monthly_limit(rec, now, limits[1], limits[2])
   local qv = redis.call('HMGET', base .. 'q:' .. month_label, 'u', 'n')
   local out = {tonumber(qv[1]) or 0, limit, resets_at, tonumber(qv[2]) or 0, limits[3], rec.kind}
   for _, v in ipairs(business_usage(base, now, cfg, rec)) do out[#out + 1] = v end
-  local extra = redis.call('HMGET', acct, 'ra')
   out[#out + 1] = rec.bv and 1 or 0
   out[#out + 1] = rec.iv and 1 or 0
-  out[#out + 1] = tonumber(extra[1]) or 0
+  out[#out + 1] = rec.ra
   out[#out + 1] = rec.ti
   out[#out + 1] = #reasons
   for _, r in ipairs(reasons) do out[#out + 1] = r end

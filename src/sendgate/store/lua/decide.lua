@@ -29,7 +29,7 @@ local function decide()
   local rec = record(acct)
   local events = {}
   if rec.kind == 2 then evaluate(acct, base, now, cfg, rec, events, false) end
-  local limit = monthly_limit(acct, now, rec.kind, personal, business)
+  local limit = monthly_limit(rec, now, personal, business)
   -- Bulk detection covers personal accounts (businesses answer to tiers and quality).
   local scored = cfg.bulk_on and rec.kind ~= 2
   local f

@@ -38,13 +38,12 @@ local function pick_month(i, now)
   fail('time ' .. tostring(now) .. ' outside the month table (clock skew?)')
 end
 
--- The monthly limit in force: by kind, plus an approved, unexpired exception.
-local function monthly_limit(acct, now, kind, personal, business)
+-- The monthly limit in force: by kind, plus an approved, unexpired exception
+-- (`rec` is biz.lua's record of the account, read once per script).
+local function monthly_limit(rec, now, personal, business)
   local limit = personal
-  if kind == 2 then limit = business end
-  local x = redis.call('HMGET', acct, 'xa', 'xe')
-  local extra, expires = tonumber(x[1]), tonumber(x[2])
-  if extra and expires and now < expires then limit = limit + extra end
+  if rec.kind == 2 then limit = business end
+  if rec.extra and rec.expires and now < rec.expires then limit = limit + rec.extra end
   return limit
 end
 
