@@ -79,31 +79,29 @@ class Gate:
 
     async def can_send(self, req: SendRequest, time_remaining_s: float | None) -> SendDecision:
         """Decide one message: count on the sender's slot, then note it on the recipient's."""
-        budget = self._guard.budget(time_remaining_s)
+        decide = self._store.send_local if self._store.single_call else self._store.can_send
+        months = self.table(req.at_ms)
         try:
-            self._guard.admit(budget)
-            decide = self._store.send_local if self._store.single_call else self._store.can_send
-            result = await decide(req, self.params, self.table(req.at_ms), budget)
-            self._guard.breaker.success()
+            result = await self._guard.run(
+                time_remaining_s, lambda b: decide(req, self.params, months, b)
+            )
         except BackendError as err:
-            self._guard.failed(err)
             result = self._degrade(err)
             self._observer.decided(result, recorded=False)
             return result
         self._observer.decided(result, recorded=not (req.dry_run or result.duplicate))
         if result.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
-            await self._note_delivery(req, budget)
+            await self._note_delivery(req, months, self._guard.budget(time_remaining_s))
         await self._events.emit(req.sender, req.at_ms, result.events)
         return result
 
-    async def _note_delivery(self, req: SendRequest, budget: float) -> None:
+    async def _note_delivery(self, req: SendRequest, months: MonthTable, budget: float) -> None:
         # The message is delivered: the recipient may now reply for free. A failure here
         # leaves the decision standing; a retry with the same message_id notes it again.
         try:
             await self._store.note_inbound(
-                req.recipient, req.sender, req.at_ms, self.params.window_ms,
-                self.table(req.at_ms), budget,
-            )  # fmt: skip
+                req.recipient, req.sender, req.at_ms, self.params.window_ms, months, budget
+            )
         except BackendError as err:
             self._guard.failed(err)
             log.warning("recipient note failed", extra={"error": str(err)})
@@ -114,24 +112,25 @@ class Gate:
         """Decide many messages in one pipelined round trip (standalone Redis), or two on
         Redis Cluster (senders, then recipients: there a message in the batch does not
         see the recipient notes of earlier ones)."""
-        budget = self._guard.budget(time_remaining_s, len(reqs))
+        items = [(r, self.table(r.at_ms)) for r in reqs]
         try:
-            self._guard.admit(budget)
-            items = [(r, self.table(r.at_ms)) for r in reqs]
-            results = await self._store.can_send_many(items, self.params, budget)
-            self._guard.breaker.success()
+            results = await self._guard.run(
+                time_remaining_s,
+                lambda b: self._store.can_send_many(items, self.params, b),
+                items=len(reqs),
+            )
         except BackendError as err:
-            self._guard.failed(err)
             degraded = [self._degrade(err) for _ in reqs]
             for d in degraded:
                 self._observer.decided(d, recorded=False)
             return degraded
         notes = []
-        for req, res in zip(reqs, results, strict=True):
+        for (req, months), res in zip(items, results, strict=True):
             self._observer.decided(res, recorded=not (req.dry_run or res.duplicate))
             if res.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
-                notes.append((req.recipient, req.sender, req.at_ms, self.table(req.at_ms)))
+                notes.append((req.recipient, req.sender, req.at_ms, months))
         try:
+            budget = self._guard.budget(time_remaining_s, len(notes))
             await self._store.note_inbound_many(notes, self.params.window_ms, budget)
         except BackendError as err:
             self._guard.failed(err)

@@ -39,9 +39,15 @@ class Guard:
         if not isinstance(err, BackendUnavailable) and err.kind != "deadline":
             self.breaker.failure()
 
-    async def run(self, time_remaining_s: float | None, call: Callable[[float], Awaitable[T]]) -> T:
-        """Run `call(budget)` under the policy; BackendError propagates to the caller."""
-        budget = self.budget(time_remaining_s)
+    async def run(
+        self,
+        time_remaining_s: float | None,
+        call: Callable[[float], Awaitable[T]],
+        items: int = 1,
+    ) -> T:
+        """Run `call(budget)` under the policy (the budget sized for a pipeline of `items`);
+        BackendError propagates to the caller."""
+        budget = self.budget(time_remaining_s, items)
         try:
             self.admit(budget)
             result = await call(budget)
