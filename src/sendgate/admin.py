@@ -21,8 +21,9 @@ from sendgate.domain import (
 )
 from sendgate.errors import SendGateError
 from sendgate.events import EventSink
-from sendgate.gate import Gate, wall_ms
+from sendgate.gate import Gate
 from sendgate.guard import Guard
+from sendgate.months import wall_ms
 from sendgate.store.redis_store import RedisStore
 
 MAX_LIST = 1000

@@ -14,13 +14,13 @@ Stream entry fields: `type`, `account`, `at` (unix ms), plus per type:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Protocol
 
 from sendgate.domain import Event
 from sendgate.errors import BackendError
 from sendgate.guard import Guard
+from sendgate.months import wall_ms
 from sendgate.store.redis_store import RedisStore
 
 log = logging.getLogger("sendgate.events")
@@ -41,7 +41,7 @@ class EventSink:
 
     async def emit(self, account: str, at_ms: int, events: Iterable[Event]) -> None:
         """Append events (best effort: a Redis fault is logged and counted, never raised)."""
-        items = [(account, at_ms or time.time_ns() // 1_000_000, e) for e in events]
+        items = [(account, at_ms or wall_ms(), e) for e in events]
         if not items:
             return
         for _, _, e in items:

@@ -8,7 +8,6 @@ The request path is: service (gRPC) → Gate → RedisStore (Lua) → Redis.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -27,7 +26,7 @@ from sendgate.domain import (
 from sendgate.errors import BackendError
 from sendgate.events import EventSink
 from sendgate.guard import Guard
-from sendgate.months import MonthCache, MonthTable
+from sendgate.months import MonthCache, MonthTable, wall_ms
 from sendgate.store.params import QuotaParams
 from sendgate.store.redis_store import RedisStore
 
@@ -40,11 +39,6 @@ class DecisionObserver(Protocol):
     def decided(self, decision: SendDecision, *, recorded: bool) -> None: ...
 
     def degraded(self, mode: str) -> None: ...
-
-
-def wall_ms() -> int:
-    """Wall-clock milliseconds; only used to pick month tables, never to decide."""
-    return time.time_ns() // 1_000_000
 
 
 class Gate:

@@ -8,10 +8,16 @@ Redis time. Three months around the local clock cover any realistic skew.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
+
+
+def wall_ms() -> int:
+    """The sidecar's wall clock in ms: picks month tables and stamps events, never decides."""
+    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
