@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import itertools
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -76,12 +74,6 @@ async def server_factory(redis_proc: RedisProcess) -> AsyncIterator[ServerFactor
     yield start
     for server in started:
         await server.stop(0)
-    # redis-py's cluster client does not close every node connection on aclose(); collect
-    # them here, while the loop lives, instead of letting their ResourceWarnings land on
-    # whichever test the garbage collector happens to run in.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 @pytest.fixture(scope="session")
