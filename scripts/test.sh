@@ -30,7 +30,3 @@ fi
 .venv/bin/python scripts/check_wheel.py
 VIRTUAL_ENV=$PWD/.venv bash scripts/validate_deploy.sh
 .venv/bin/python -m pytest "$@"
-# The same suites against a real Redis Cluster, in a process of their own: redis-py's
-# cluster client leaks connections after aclose(), so here (only) its late
-# ResourceWarnings are not turned into failures. Every behaviour assertion still holds.
-.venv/bin/python -m pytest -q -m cluster -p no:unraisableexception -W "ignore::ResourceWarning"

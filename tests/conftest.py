@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,15 +86,31 @@ def redis_cluster() -> Iterator[RedisCluster]:
     cluster.close()
 
 
+@dataclass(frozen=True)
+class Backend:
+    """Where a server keeps its state, and a plain client to inspect it."""
+
+    url: str
+    inspect: redis.Redis | redis.RedisCluster
+
+
+@pytest.fixture(
+    scope="session", params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)]
+)
+def backend(request: pytest.FixtureRequest, redis_sync: redis.Redis) -> Iterator[Backend]:
+    """The session's standalone Redis, then the Redis Cluster: suites using it run on both."""
+    if request.param == "standalone":
+        yield Backend(request.getfixturevalue("redis_proc").url, redis_sync)
+        return
+    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+    client = redis.RedisCluster.from_url(cluster.url.replace("+cluster", "", 1))
+    yield Backend(cluster.url, client)
+    client.close()
+
+
 @pytest_asyncio.fixture(
     scope="session",
-    params=[
-        "one_call",
-        "two_calls",
-        # Opt-in (-m cluster): redis-py's cluster client leaves connections open after
-        # aclose(), and their late ResourceWarnings land on random tests.
-        pytest.param("cluster", marks=pytest.mark.cluster),
-    ],
+    params=["one_call", "two_calls", pytest.param("cluster", marks=pytest.mark.cluster)],
 )
 async def limit5(server_factory: ServerFactory, request: pytest.FixtureRequest) -> SendGateServer:
     """The SPEC's worked example: limit 5, warn_ratio 0.8, username limit 2.

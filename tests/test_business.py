@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import pytest_asyncio
-import redis
 
 from sendgate.server import SendGateServer
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import DAY, T0, ServerFactory, acct
+from tests.conftest import DAY, T0, Backend, ServerFactory, acct
 
 HOUR = 3_600_000
 
@@ -77,17 +76,18 @@ class Api:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def api(server_factory: ServerFactory) -> AsyncIterator[Api]:
+async def api(server_factory: ServerFactory, backend: Backend) -> AsyncIterator[Api]:
     """Default tiers (250 first), a larger business quota so tiers are what binds."""
-    server = await server_factory(limits={"business_monthly": 100_000})
+    server = await server_factory(redis_url=backend.url, limits={"business_monthly": 100_000})
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
         yield Api(ch)
 
 
 @pytest_asyncio.fixture(scope="session")
-async def small(server_factory: ServerFactory) -> AsyncIterator[Api]:
+async def small(server_factory: ServerFactory, backend: Backend) -> AsyncIterator[Api]:
     """Tiny tiers so transitions take a handful of messages."""
     server = await server_factory(
+        redis_url=backend.url,
         limits={"business_monthly": 100_000},
         business={
             "tiers": [4, 8, 16, 0],
@@ -186,9 +186,7 @@ async def test_quality_from_feedback_and_dedup(api: Api) -> None:
     assert usage.quality == pb.LOW
 
 
-async def test_flagged_seven_days_downgrades_then_recovers(
-    small: Api, redis_sync: redis.Redis
-) -> None:
+async def test_flagged_seven_days_downgrades_then_recovers(small: Api, backend: Backend) -> None:
     b = await small.business(business_verified=True)
     users = [acct("u") for _ in range(2)]
     await small.opt_in(b, users)
@@ -207,7 +205,7 @@ async def test_flagged_seven_days_downgrades_then_recovers(
     # No more feedback: a week later the rating recovers and the flag clears.
     usage = await small.usage(b, T0 + 15 * DAY)
     assert (usage.quality, usage.status, list(usage.flags)) == (pb.HIGH, pb.CONNECTED, [])
-    entries: list[tuple[bytes, dict[bytes, bytes]]] = redis_sync.xrange("sendgate:events")  # type: ignore[assignment]
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = backend.inspect.xrange("sendgate:events")  # type: ignore[assignment]
     events = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
     mine = [e for e in events if e["account"] == b]
     kinds = [e["type"] for e in mine]

@@ -19,11 +19,6 @@ from tests.conftest import ServerFactory, acct
 
 @pytest.mark.failover
 @pytest.mark.timeout(120)
-# redis-py's cluster client drops the dead node's connection objects without closing
-# them (a library leak, not ours); they are collected inside this test, where their
-# ResourceWarnings are expected.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_primary_killed_during_load(server_factory: ServerFactory) -> None:
     # A short node timeout makes the replica take over quickly; 2 s keeps a busy CI
     # machine from declaring healthy nodes dead.

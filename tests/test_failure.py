@@ -19,6 +19,7 @@ from sendgate.keys import account_base
 from sendgate.server import SendGateServer
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
+from tests.cluster import RedisCluster
 from tests.conftest import ServerFactory, acct
 from tests.faultproxy import FaultProxy
 
@@ -176,6 +177,25 @@ async def test_script_flush_is_recovered(
     client.script_flush()
     client.close()
     after = await stub.CanSend(msg(s), timeout=2)  # NOSCRIPT → reload → retry, counted once
+    assert (after.degraded, after.usage.used) == (False, 2)
+
+
+@pytest.mark.cluster
+async def test_script_flush_on_every_cluster_node_is_recovered(
+    server_factory: ServerFactory,
+    redis_cluster: RedisCluster,
+    channel_to: Callable[..., grpc.aio.Channel],
+) -> None:
+    server = await server_factory(redis_url=redis_cluster.url, redis=FAST)
+    stub = pb_grpc.SendGateStub(channel_to(server))
+    s = acct("s")
+    assert (await stub.CanSend(msg(s), timeout=2)).usage.used == 1
+    for node in redis_cluster.nodes:
+        client = redis_sync.Redis.from_url(node.url)
+        client.script_flush()
+        client.close()
+    # Both script calls of the cluster path (sender, then recipient) hit NOSCRIPT.
+    after = await stub.CanSend(msg(s), timeout=2)
     assert (after.degraded, after.usage.used) == (False, 2)
 
 

@@ -8,7 +8,7 @@ import grpc
 
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import APRIL, DAY, T0, ServerFactory, acct
+from tests.conftest import APRIL, DAY, T0, Backend, ServerFactory, acct
 
 
 def send(
@@ -249,3 +249,24 @@ async def test_coalesced_pipeline_keeps_exact_admission(server_factory: ServerFa
             *(stub.CanSend(send(s, "x", T0, mid="same")) for _ in range(10))
         )
         assert sum(not d.duplicate for d in dups) == 1
+
+
+async def test_more_concurrent_calls_than_redis_connections(
+    server_factory: ServerFactory, backend: Backend
+) -> None:
+    """Calls wait for a free connection inside their budget instead of failing."""
+    server = await server_factory(
+        redis_url=backend.url,
+        failure_mode="fail_closed",  # any Redis error would show as a denial
+        limits={"personal_monthly": 5},
+        bulk={"enabled": False},
+        redis={"max_connections": 2},
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        stub = pb_grpc.SendGateStub(ch)
+        senders = [acct("s") for _ in range(40)]
+        results = await asyncio.gather(
+            *(stub.CanSend(send(s, acct("r"), T0)) for s in senders for _ in range(2))
+        )
+        assert not any(r.degraded for r in results)
+        assert all(r.decision == pb.ALLOW for r in results)

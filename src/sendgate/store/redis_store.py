@@ -35,6 +35,7 @@ from sendgate.domain import (
 from sendgate.errors import BackendError, StartupError
 from sendgate.months import MonthTable
 from sendgate.store import parse
+from sendgate.store.cluster_client import TrackedRedisCluster
 from sendgate.store.coalesce import Coalescer
 from sendgate.store.params import QuotaParams
 from sendgate.store.scripts import SCRIPT_NAMES, LuaScript, script
@@ -87,7 +88,7 @@ def make_client(url: str, connect_timeout_s: float, max_connections: int) -> Any
         common["socket_keepalive"] = True
     if url.startswith(("redis+cluster://", "rediss+cluster://")):
         plain = url.replace("+cluster", "", 1)
-        return RedisCluster.from_url(plain, max_connections=max_connections, **common)
+        return TrackedRedisCluster.from_url(plain, max_connections=max_connections, **common)
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=None, **common
     )
@@ -109,6 +110,7 @@ class RedisStore:
         # Standalone Redis holds every account: a message is one script call. A cluster
         # spreads accounts over slots: sender and recipient are two calls.
         self.single_call = one_call and not isinstance(client, RedisCluster)
+        self._in_flight = client.in_flight if isinstance(client, TrackedRedisCluster) else None
         # Cluster pipelines split by slot themselves; coalescing targets standalone.
         self._coalescer = Coalescer(client) if coalesce and self.single_call else None
         self._observer = observer
@@ -166,12 +168,10 @@ class RedisStore:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(budget_s):
-                try:
-                    return await run()
-                except rexc.NoScriptError:
-                    # Redis restarted or its scripts were flushed; the script did not run.
-                    await self.load_scripts()
-                    return await run()
+                if self._in_flight is None:
+                    return await self._run_once(run)
+                async with self._in_flight:
+                    return await self._run_once(run)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -187,6 +187,14 @@ class RedisStore:
         finally:
             if self._observer is not None:
                 self._observer.redis_call(time.perf_counter() - start)
+
+    async def _run_once(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await run()
+        except rexc.NoScriptError:
+            # Redis restarted or its scripts were flushed; the script did not run.
+            await self.load_scripts()
+            return await run()
 
     def _evalsha(self, name: str, key: str, args: Sequence[str | int | bytes]) -> Awaitable[Any]:
         if self._coalescer is not None:

@@ -1,0 +1,60 @@
+"""A redis-py cluster client that closes every connection it ever opened.
+
+redis-py's asyncio `RedisCluster.aclose()` disconnects the nodes it still lists, but
+connections of nodes dropped by a topology refresh, or left behind by a cancelled
+call, stay open until garbage collection, which then warns about them after the event
+loop is gone. A sidecar that restarts its client on failover would leak sockets the
+same way. This subclass registers each connection as it is created and closes the
+ones still open on `aclose()`.
+
+It also bounds calls in flight: redis-py's cluster nodes raise MaxConnectionsError
+instead of waiting when their pool is exhausted, so a burst above `max_connections`
+would turn into failed decisions. Callers hold `in_flight` while a call (or a
+pipeline, which uses at most one connection per node) runs; waiting for it counts
+against their budget, like the standalone client's blocking pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
+
+
+class TrackedRedisCluster(RedisCluster):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        manager = self.nodes_manager
+        self.in_flight = asyncio.Semaphore(manager.connection_kwargs["max_connections"])
+        opened: set[Connection] = set()
+        self._opened = opened
+        base: type[Connection] = manager.connection_kwargs["connection_class"]
+
+        class _Tracked(base):  # type: ignore[valid-type,misc]
+            async def _connect(self) -> None:
+                await super()._connect()
+                # Forget closed connections: the set stays as small as the number of
+                # open sockets, however often nodes come and go.
+                for old in [c for c in opened if not c.is_connected]:
+                    opened.discard(old)
+                opened.add(self)
+
+        # Nodes discovered later take their class from the manager's kwargs; the
+        # startup nodes were built before this ran.
+        manager.connection_kwargs["connection_class"] = _Tracked
+        for node in manager.startup_nodes.values():
+            node.connection_class = _Tracked
+
+    @property
+    def open_connections(self) -> int:
+        """Connections this client opened that are still connected."""
+        return sum(1 for c in self._opened if c.is_connected)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await asyncio.gather(
+            *(c.disconnect() for c in self._opened if c.is_connected), return_exceptions=True
+        )
+        self._opened.clear()
