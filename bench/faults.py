@@ -71,23 +71,30 @@ class Run:
     fault_end: float = 0.0
 
 
-def start_sidecar(redis_url: str, mode: str) -> tuple[subprocess.Popen[str], str]:
+def start_sidecar(redis_url: str, mode: str, log: Path) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     env = dict(
         os.environ,
         SENDGATE_LIMITS__PERSONAL_MONTHLY="1000000",
         SENDGATE_BULK__ENABLED="false",
-        SENDGATE_LOG_LEVEL="CRITICAL",
+        SENDGATE_LOG_LEVEL="ERROR",
     )
+    stderr = log.open("w")  # the sidecar's own log (errors only), kept for a failed start
     proc = subprocess.Popen(
         [sys.executable, "-m", "sendgate", "serve", "--redis-url", redis_url,
          "--grpc-address", f"127.0.0.1:{port}", "--metrics-address", "127.0.0.1:0",
          "--failure-mode", mode, "--allow-client-time"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
+        stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env,
     )  # fmt: skip
+    stderr.close()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    grpc.channel_ready_future(channel).result(timeout=30)
-    channel.close()
+    try:
+        grpc.channel_ready_future(channel).result(timeout=30)
+    except grpc.FutureTimeoutError:
+        proc.kill()
+        raise SystemExit(f"sendgate did not start: {log.read_text()[-2000:]}") from None
+    finally:
+        channel.close()
     return proc, f"127.0.0.1:{port}"
 
 
@@ -173,7 +180,7 @@ class Fault:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._tmp = tempfile.TemporaryDirectory(prefix="sendgate-fault-")
+        self.tmp = tempfile.TemporaryDirectory(prefix="sendgate-fault-")
         self.redis: RedisProcess | None = None
         self.cluster: RedisCluster | None = None
         self.proxy: FaultProxy | None = None
@@ -185,7 +192,7 @@ class Fault:
             self.cluster.start()
             self.url = self.cluster.url
             return
-        self.redis = RedisProcess(port=free_port(), data_dir=self._tmp.name)
+        self.redis = RedisProcess(port=free_port(), data_dir=self.tmp.name)
         self.redis.start()
         self.url = self.redis.url
         if self.name == "lossy":
@@ -236,13 +243,13 @@ class Fault:
             self.redis.close()
         if self.cluster is not None:
             self.cluster.close()
-        self._tmp.cleanup()
+        self.tmp.cleanup()
 
 
 async def one(name: str, mode: str, seconds: float, deadline_s: float) -> dict[str, Any]:
     fault = Fault(name)
     await fault.setup()
-    sidecar, target = start_sidecar(fault.url, mode)
+    sidecar, target = start_sidecar(fault.url, mode, Path(fault.tmp.name) / "sidecar.log")
     stop = asyncio.Event()
     run = Run()
     try:

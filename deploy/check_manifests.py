@@ -176,7 +176,9 @@ def cmd_sidecar(rendered: str, toml_path: str) -> int:
         return p.finish("sidecar")
     c = inits[0]
     p.need(c.get("restartPolicy") == "Always", "sendgate: restartPolicy must be Always")
-    _probe(c, "startupProbe", "", p)
+    # Not "": with Redis down at pod start the sidecar serves degraded decisions, and a
+    # startup probe on "" would restart it in a loop and keep the chat server from starting.
+    _probe(c, "startupProbe", "sendgate.liveness", p)
     _probe(c, "readinessProbe", "sendgate.liveness", p)
     _probe(c, "livenessProbe", "sendgate.liveness", p)
 

@@ -15,6 +15,7 @@ from typing import IO, Any
 import pytest
 
 from sendgate.client import SendGateClient
+from sendgate.embedded_redis import RedisProcess, free_port
 
 SERVE = [sys.executable, "-m", "sendgate", "serve"]
 
@@ -97,6 +98,32 @@ def test_invalid_configuration_names_the_key() -> None:
     out = subprocess.run(SERVE, capture_output=True, text=True, env=env, timeout=30, check=False)
     assert out.returncode == 2
     assert "limits.warn_ratio" in out.stderr
+
+
+@pytest.mark.slow
+def test_evicting_redis_after_a_degraded_start_exits_1() -> None:
+    """Redis down at start: serve degraded; when it comes up unusable, exit 1."""
+    port = free_port()
+    env = dict(os.environ, SENDGATE_REDIS__STARTUP_WAIT_MS="0")
+    proc = subprocess.Popen(
+        [*SERVE, "--redis-url", f"redis://127.0.0.1:{port}/0", "--grpc-address", "127.0.0.1:0",
+         "--metrics-address", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    redis_proc = RedisProcess(port=port, extra_args=("--maxmemory-policy", "allkeys-lru"))
+    try:
+        assert proc.stderr is not None
+        read_until(proc.stderr, "sendgate serving")
+        redis_proc.start()
+        assert proc.wait(30) == 1
+        assert "maxmemory-policy" in proc.stderr.read()
+    finally:
+        redis_proc.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
 
 
 @pytest.mark.slow

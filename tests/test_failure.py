@@ -164,6 +164,60 @@ async def test_start_refuses_a_redis_that_evicts(server_factory: ServerFactory) 
         proc.close()
 
 
+async def test_redis_down_at_start_serves_degraded_until_it_answers(
+    server_factory: ServerFactory, channel_to: Callable[..., grpc.aio.Channel]
+) -> None:
+    port = free_port()
+    server = await server_factory(
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        failure_mode="fail_open",
+        redis=dict(FAST, startup_wait_ms=0),
+    )
+    ch = channel_to(server)
+    stub = pb_grpc.SendGateStub(ch)
+    s = acct("s")
+    assert await health_status(ch) == health_pb2.HealthCheckResponse.NOT_SERVING
+    first = await stub.CanSend(msg(s), timeout=2)
+    assert (first.decision, first.degraded) == (pb.ALLOW, True)
+    proc = RedisProcess(port=port)
+    proc.start()
+    try:
+
+        async def serving() -> bool:
+            return bool(await health_status(ch) == health_pb2.HealthCheckResponse.SERVING)
+
+        await until(serving, "SERVING once Redis answers")
+        after = await stub.CanSend(msg(s), timeout=2)
+        assert (after.degraded, after.counted, after.usage.used) == (False, True, 1)
+    finally:
+        proc.close()
+
+
+async def test_redis_down_at_start_can_refuse_to_start(server_factory: ServerFactory) -> None:
+    with pytest.raises(StartupError, match="unreachable at start-up"):
+        await server_factory(
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
+            redis=dict(FAST, startup_wait_ms=0, start_degraded=False),
+        )
+
+
+async def test_evicting_redis_found_after_a_degraded_start_stops_the_server(
+    server_factory: ServerFactory,
+) -> None:
+    port = free_port()
+    server = await server_factory(
+        redis_url=f"redis://127.0.0.1:{port}/0", redis=dict(FAST, startup_wait_ms=0)
+    )
+    proc = RedisProcess(port=port, extra_args=("--maxmemory-policy", "allkeys-lru"))
+    proc.start()
+    try:
+        await asyncio.wait_for(server.failed.wait(), timeout=10)
+        assert server.fatal_error is not None
+        assert "maxmemory-policy" in str(server.fatal_error)
+    finally:
+        proc.close()
+
+
 async def test_script_flush_is_recovered(
     server_factory: ServerFactory,
     own_redis: RedisProcess,

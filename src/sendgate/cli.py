@@ -93,10 +93,13 @@ async def _serve(ns: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(server.failed.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
     log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
     await server.stop()
-    return 0
+    return 1 if server.fatal_error is not None else 0
 
 
 def _print_usage(usage: object, as_json: bool) -> None:

@@ -193,6 +193,11 @@ class RedisSettings(_Section):
     breaker_failures: int = Field(5, ge=1, le=1000)
     breaker_open_ms: int = Field(1000, ge=10, le=600_000)
     health_interval_ms: int = Field(1000, ge=50, le=60_000)
+    # At start-up, wait this long for an external Redis. Then, with start_degraded, serve
+    # anyway (decisions follow failure_mode, health "" is NOT_SERVING) and finish
+    # preparing once Redis answers; without it, exit 1 and let the orchestrator retry.
+    startup_wait_ms: int = Field(10_000, ge=0, le=600_000)
+    start_degraded: bool = True
     # Standalone Redis: decide and note the recipient in one script call. Off (and always
     # off on Redis Cluster): two calls, sender's slot then recipient's.
     one_call_per_message: bool = True

@@ -40,7 +40,6 @@ ADMIN = pb.DESCRIPTOR.services_by_name["SendGateAdmin"].full_name
 # Always SERVING while the process runs: a liveness probe must not restart the
 # sidecar because Redis is down (readiness uses "" and the service names).
 LIVENESS = "sendgate.liveness"
-_STARTUP_WAIT_S = 10.0
 
 GRPC_OPTIONS = [
     # A second process must not silently share our port.
@@ -93,7 +92,13 @@ class SendGateServer:
         self._metrics_server: MetricsServer | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._ready = False
+        self._prepared = False
+        self._redis_error = ""
         self._stopping = asyncio.Event()
+        # Set when the server must stop by itself (a Redis that came up unusable after a
+        # degraded start); `fatal_error` says why. The CLI then exits 1.
+        self.failed = asyncio.Event()
+        self.fatal_error: StartupError | None = None
         self.grpc_port = 0
         self.metrics_port = 0
 
@@ -129,7 +134,7 @@ class SendGateServer:
         except BaseException:
             await self.stop(0)
             raise
-        await self._set_serving(True)
+        await self._set_serving(self._prepared)
         self._monitor = asyncio.create_task(self._watch_redis(), name="sendgate-redis-health")
         log.info(
             "sendgate serving",
@@ -161,16 +166,38 @@ class SendGateServer:
             one_call=s.redis.one_call_per_message,
             coalesce=s.redis.coalesce,
         )
-        deadline = time.monotonic() + _STARTUP_WAIT_S
+        if await self._prepare_store(s.redis.startup_wait_ms / 1000):
+            return
+        if self.embedded is not None or not s.redis.start_degraded:
+            raise StartupError(f"redis unreachable at start-up: {self._redis_error}")
+        # Serving degraded beats crash-looping: the chat server beside us can start, and
+        # decisions follow failure_mode exactly as in an outage that starts later.
+        log.error(
+            "redis unreachable at start-up: serving degraded decisions until it answers",
+            extra={"error": self._redis_error, "failure_mode": s.failure_mode},
+        )
+
+    async def _prepare_store(self, wait_s: float) -> bool:
+        """Check Redis's eviction policy and load the scripts, retrying for `wait_s`.
+
+        False if Redis never answered; StartupError if it answered and cannot be used.
+        """
+        assert self.store is not None
+        s = self.settings
+        budget = max(1.0, 2 * s.redis.connect_timeout_ms / 1000)
+        deadline = time.monotonic() + wait_s
         while True:
             try:
-                await self.store.prepare(allow_evicting=s.allow_evicting_redis)
-                return
+                async with asyncio.timeout(budget):
+                    await self.store.prepare(allow_evicting=s.allow_evicting_redis)
+                self._prepared = True
+                return True
             except (ConnectionError, OSError, TimeoutError, RedisError) as exc:
-                if time.monotonic() > deadline:
-                    raise StartupError(f"redis unreachable at start-up: {exc}") from exc
-                log.warning("waiting for redis", extra={"error": str(exc)})
-                await asyncio.sleep(0.5)
+                self._redis_error = str(exc) or type(exc).__name__
+            if time.monotonic() >= deadline:
+                return False
+            log.warning("waiting for redis", extra={"error": self._redis_error})
+            await asyncio.sleep(0.5)
 
     async def _start_grpc(self) -> None:
         s = self.settings
@@ -238,6 +265,15 @@ class SendGateServer:
                     log.error("redis unreachable", extra={"error": str(exc)})
                     await self._set_serving(False)
                 continue
+            if not self._prepared:
+                try:
+                    if not await self._prepare_store(0):
+                        continue
+                except StartupError as exc:
+                    log.error("cannot start", extra={"error": str(exc)})
+                    self.fatal_error = exc
+                    self.failed.set()
+                    return
             assert self.guard is not None
             self.guard.breaker.success()
             if not self._ready:
