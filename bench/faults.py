@@ -8,8 +8,10 @@ free port) and a real `sendgate serve` process with default Redis settings, driv
 CanSend from this process with 4 concurrent callers (each call with the caller deadline
 given), then: 2 s steady, the fault for `--seconds`, 3 s after. Per phase it reports
 calls, latency p50/p99/max, and how the answers split: normal, degraded ALLOW/DENY, and
-gRPC errors. "recovery" is the time from the fault's end to the first of 10 normal
-answers in a row. Counting checks compare allowed answers with Redis's counters.
+gRPC errors; calls belong to the phase in which they were sent, so a call in flight when
+the fault begins counts as "before". "recovery" is the time from the fault's end (for
+flush and failover: from the fault itself) to the first of 10 normal answers in a row.
+Counting checks compare acknowledged counts with Redis's counters afterwards.
 
 Faults: kill (SIGKILL, restarted on the same port), pause (SIGSTOP/SIGCONT), flush
 (SCRIPT FLUSH), oom (maxmemory 1 with noeviction), lossy (a proxy that drops 30 % of
@@ -49,6 +51,7 @@ from tests.cluster import RedisCluster
 from tests.faultproxy import FaultProxy
 
 T0 = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
+MONTH_LABEL = "202603"  # the quota hash of T0's month (sendgate.months)
 FAULTS = ("kill", "pause", "flush", "oom", "lossy", "failover")
 WORKERS = 4
 MAX_CALLS = 200_000
@@ -77,7 +80,7 @@ def start_sidecar(redis_url: str, mode: str, log: Path) -> tuple[subprocess.Pope
         os.environ,
         SENDGATE_LIMITS__PERSONAL_MONTHLY="1000000",
         SENDGATE_BULK__ENABLED="false",
-        SENDGATE_LOG_LEVEL="ERROR",
+        SENDGATE_LOG_LEVEL=os.environ.get("SENDGATE_LOG_LEVEL", "ERROR"),
     )
     stderr = log.open("w")  # the sidecar's own log (errors only), kept for a failed start
     proc = subprocess.Popen(
@@ -162,11 +165,14 @@ def counted(client: Any, calls: list[Call]) -> dict[str, int]:
     error (the script ran; its reply was lost or came too late).
     """
     acked = {c.sender for c in calls if c.outcome == "ok" and c.allowed}
-    stored = set()
-    for c in calls:
-        keys = client.keys(account_base(c.sender) + "q:*")
-        if any(int(client.hget(k, "u") or 0) for k in keys):
-            stored.add(c.sender)
+    senders = sorted({c.sender for c in calls})
+    stored: set[str] = set()
+    for i in range(0, len(senders), 1000):
+        chunk = senders[i : i + 1000]
+        pipe = client.pipeline(transaction=False)
+        for sender in chunk:
+            pipe.hget(account_base(sender) + f"q:{MONTH_LABEL}", "u")
+        stored.update(s for s, raw in zip(chunk, pipe.execute(), strict=True) if raw and int(raw))
     return {
         "acknowledged": len(acked),
         "stored": len(stored),
@@ -249,7 +255,10 @@ class Fault:
 async def one(name: str, mode: str, seconds: float, deadline_s: float) -> dict[str, Any]:
     fault = Fault(name)
     await fault.setup()
-    sidecar, target = start_sidecar(fault.url, mode, Path(fault.tmp.name) / "sidecar.log")
+    # In a thread: the fault proxy runs on this event loop and must keep forwarding.
+    sidecar, target = await asyncio.to_thread(
+        start_sidecar, fault.url, mode, Path(fault.tmp.name) / "sidecar.log"
+    )
     stop = asyncio.Event()
     run = Run()
     try:
@@ -257,11 +266,12 @@ async def one(name: str, mode: str, seconds: float, deadline_s: float) -> dict[s
         await asyncio.sleep(2.0)
         run.fault_start = time.monotonic() - run.t0
         await fault.apply()
-        await asyncio.sleep(seconds if name != "flush" else 0.0)
+        # A flush is instant; a failover has no end of its own: both count from the fault.
+        await asyncio.sleep(seconds if name not in ("flush", "failover") else 0.0)
         await fault.lift()
         run.fault_end = time.monotonic() - run.t0
         # The failover has no "lift": wait (bounded) for the replica to take over.
-        await asyncio.sleep(3.0 if name != "failover" else 12.0)
+        await asyncio.sleep(3.0 if name != "failover" else 15.0)
         stop.set()
         await asyncio.wait_for(load, timeout=30)
     finally:
@@ -321,7 +331,13 @@ def main() -> None:
             show(r)
             results.append(r)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        # Merge with an earlier run's file: a rerun of one fault replaces only its rows.
+        done = {(r["fault"], r["mode"]) for r in results}
+        old = json.loads(args.json.read_text()) if args.json.exists() else []
+        kept = [r for r in old if (r["fault"], r["mode"]) not in done]
+        order = {f: i for i, f in enumerate(FAULTS)}
+        merged = sorted(kept + results, key=lambda r: (order[r["fault"]], r["mode"] != "fail_open"))
+        args.json.write_text(json.dumps(merged, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -138,4 +138,8 @@ def test_batch_budget_grows_with_size_but_respects_the_deadline() -> None:
     g = Guard(0.1, CircuitBreaker(5, 1.0))
     assert g.budget(None) == 0.1
     assert g.budget(None, 101) == pytest.approx(1.1)
-    assert g.budget(0.5, 101) == pytest.approx(0.495)
+    assert g.budget(0.5, 101) == pytest.approx(0.45)  # a tenth kept for the answer
+    assert g.budget(2.0, 101) == pytest.approx(1.1)  # the own budget binds
+    assert g.budget(0.03, 1) == pytest.approx(0.025)  # at least 5 ms kept
+    assert g.budget(1.5, 101) == pytest.approx(1.1)
+    assert g.budget(1.1, 101) == pytest.approx(1.05)  # at most 50 ms kept

@@ -10,8 +10,13 @@ from sendgate.errors import BackendError, BackendUnavailable
 
 T = TypeVar("T")
 
-# Leave this much of the caller's deadline for the answer to travel back.
-DEADLINE_MARGIN_S = 0.005
+
+def deadline_margin(time_remaining_s: float) -> float:
+    """The part of the caller's deadline kept for answering after Redis gave up: a tenth,
+    at least 5 ms and at most 50 ms. A busy event loop can delay the answer by more than
+    a fixed few milliseconds, and a late answer is a DEADLINE_EXCEEDED, not a decision."""
+    return min(0.05, max(0.005, time_remaining_s / 10))
+
 
 
 class Guard:
@@ -26,7 +31,7 @@ class Guard:
         own = self.timeout_s * (1 + max(0, items - 1) / 10)
         if time_remaining_s is None:
             return own
-        return min(own, time_remaining_s - DEADLINE_MARGIN_S)
+        return min(own, time_remaining_s - deadline_margin(time_remaining_s))
 
     def admit(self, budget_s: float) -> None:
         """Raise instead of calling Redis when there is no time or the breaker is open."""
