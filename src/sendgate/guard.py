@@ -18,7 +18,6 @@ def deadline_margin(time_remaining_s: float) -> float:
     return min(0.05, max(0.005, time_remaining_s / 10))
 
 
-
 class Guard:
     def __init__(self, timeout_s: float, breaker: CircuitBreaker) -> None:
         self.timeout_s = timeout_s
