@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest_asyncio
-import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,7 +17,7 @@ from sendgate.keys import account_base
 from sendgate.server import LIVENESS, SendGateServer
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import T0, ServerFactory, acct
+from tests.conftest import T0, Backend, ServerFactory, acct
 
 
 def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
@@ -118,16 +117,19 @@ async def test_shadow_mode_reports_but_allows(
 
 
 @pytest_asyncio.fixture(scope="module")
-async def standalone(server_factory: ServerFactory) -> AsyncIterator[pb_grpc.SendGateStub]:
-    """A server on the session's standalone Redis, which these tests inspect directly."""
-    server = await server_factory(bulk={"enabled": False})
+async def standalone(
+    server_factory: ServerFactory, backend: Backend
+) -> AsyncIterator[pb_grpc.SendGateStub]:
+    """A server on standalone Redis, then on the cluster; tests inspect it directly."""
+    server = await server_factory(redis_url=backend.url, bulk={"enabled": False})
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
         yield pb_grpc.SendGateStub(ch)
 
 
 async def test_every_key_of_an_account_shares_its_hash_tag(
-    standalone: pb_grpc.SendGateStub, redis_sync: redis.Redis
+    standalone: pb_grpc.SendGateStub, backend: Backend
 ) -> None:
+    redis_sync = backend.inspect
     stub = standalone
     s, r = "tag{odd}" + acct("s"), acct("r")
     await stub.CanSend(pb.CanSendRequest(sender=s, recipient=r, message_id="k1", at_unix_ms=T0))
@@ -142,7 +144,8 @@ async def test_every_key_of_an_account_shares_its_hash_tag(
     assert tag == "tag%7Bodd%7D" + s[len("tag{odd}") :]
 
 
-async def test_records_expire(standalone: pb_grpc.SendGateStub, redis_sync: redis.Redis) -> None:
+async def test_records_expire(standalone: pb_grpc.SendGateStub, backend: Backend) -> None:
+    redis_sync = backend.inspect
     stub = standalone
     s = acct("ttl")
     await stub.CanSend(pb.CanSendRequest(sender=s, recipient="r", message_id="t", at_unix_ms=T0))

@@ -9,21 +9,21 @@ import random
 import time
 
 import grpc
-import redis
 
 from sendgate.keys import account_base
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import ServerFactory, acct
+from tests.conftest import Backend, ServerFactory, acct
 
 SECONDS = float(os.environ.get("SENDGATE_SOAK_SECONDS", "4"))
 MAX_CALLS = 2_000_000
 
 
-async def test_soak_counts_match_redis(
-    server_factory: ServerFactory, redis_sync: redis.Redis
-) -> None:
-    server = await server_factory(limits={"personal_monthly": 1_000_000}, bulk={"enabled": False})
+async def test_soak_counts_match_redis(server_factory: ServerFactory, backend: Backend) -> None:
+    redis_sync = backend.inspect
+    server = await server_factory(
+        redis_url=backend.url, limits={"personal_monthly": 1_000_000}, bulk={"enabled": False}
+    )
     senders = [acct("soak") for _ in range(40)]
     counted: dict[str, int] = dict.fromkeys(senders, 0)
     calls = 0
