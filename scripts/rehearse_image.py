@@ -17,6 +17,7 @@ way the image's ENTRYPOINT would:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +107,9 @@ def build(base: Path) -> Path:
     return venv
 
 
-def serve(venv: Path, workdir: Path, *args: str) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def serve(venv: Path, workdir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`sendgate serve` as the image's ENTRYPOINT runs it; killed if still running after."""
     env = {
         "PATH": str(venv / "bin"),
         "HOME": "/nonexistent",
@@ -115,61 +119,55 @@ def serve(venv: Path, workdir: Path, *args: str) -> subprocess.Popen[str]:
     kw: dict[str, Any] = {}
     if os.geteuid() == 0:
         kw = {"user": UID, "group": GID, "extra_groups": []}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [str(venv / "bin" / "sendgate"), "serve", *args],
         cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw,
     )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def check_serving(venv: Path, workdir: Path, redis_url: str) -> None:
     port = free_port()
-    proc = serve(
-        venv, workdir, "--redis-url", redis_url,
-        "--grpc-address", f"127.0.0.1:{port}", "--metrics-address", "127.0.0.1:0",
-    )  # fmt: skip
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            health = health_pb2_grpc.HealthStub(ch)
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                    if status.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.RpcError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read() if proc.stderr else ""
-                    raise SystemExit(f"rehearse_image: sendgate did not serve: {err[-2000:]}")
-                time.sleep(0.1)
-            resp = pb_grpc.SendGateStub(ch).CanSend(
-                pb.CanSendRequest(sender="rehearsal-s", recipient="rehearsal-r", message_id="m1"),
-                timeout=5,
-            )
-            if resp.decision != pb.ALLOW or resp.degraded:
-                raise SystemExit(f"rehearse_image: unexpected answer {resp}")
+    listen = (f"--grpc-address=127.0.0.1:{port}", "--metrics-address=127.0.0.1:0")
+    with (
+        serve(venv, workdir, f"--redis-url={redis_url}", *listen) as proc,
+        grpc.insecure_channel(f"127.0.0.1:{port}") as ch,
+    ):
+        health = health_pb2_grpc.HealthStub(ch)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                if status.status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+            except grpc.RpcError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read() if proc.stderr else ""
+                raise SystemExit(f"rehearse_image: sendgate did not serve: {err[-2000:]}")
+            time.sleep(0.1)
+        resp = pb_grpc.SendGateStub(ch).CanSend(
+            pb.CanSendRequest(sender="rehearsal-s", recipient="rehearsal-r", message_id="m1"),
+            timeout=5,
+        )
+        if resp.decision != pb.ALLOW or resp.degraded:
+            raise SystemExit(f"rehearse_image: unexpected answer {resp}")
         proc.send_signal(signal.SIGTERM)
         if proc.wait(30) != 0:
             raise SystemExit(f"rehearse_image: exit {proc.returncode} after SIGTERM")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def check_no_embedded_redis(venv: Path, workdir: Path) -> None:
-    proc = serve(venv, workdir, "--grpc-address", f"127.0.0.1:{free_port()}")
-    try:
+    with serve(venv, workdir, "--grpc-address", f"127.0.0.1:{free_port()}") as proc:
         code = proc.wait(60)
         err = proc.stderr.read() if proc.stderr else ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
     if code != 1 or "no redis-server found" not in err:
         raise SystemExit(f"rehearse_image: without Redis expected exit 1, got {code}: {err}")
 

@@ -218,38 +218,30 @@ async def test_evicting_redis_found_after_a_degraded_start_stops_the_server(
         proc.close()
 
 
+@pytest.mark.parametrize(
+    "where", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)]
+)
 async def test_script_flush_is_recovered(
+    where: str,
     server_factory: ServerFactory,
-    own_redis: RedisProcess,
     channel_to: Callable[..., grpc.aio.Channel],
+    request: pytest.FixtureRequest,
 ) -> None:
-    server = await server_factory(redis_url=own_redis.url, redis=FAST)
+    if where == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        url, nodes = cluster.url, cluster.nodes
+    else:
+        own: RedisProcess = request.getfixturevalue("own_redis")
+        url, nodes = own.url, [own]
+    server = await server_factory(redis_url=url, redis=FAST)
     stub = pb_grpc.SendGateStub(channel_to(server))
     s = acct("s")
     assert (await stub.CanSend(msg(s), timeout=2)).usage.used == 1
-    client = redis_sync.Redis.from_url(own_redis.url)
-    client.script_flush()
-    client.close()
-    after = await stub.CanSend(msg(s), timeout=2)  # NOSCRIPT → reload → retry, counted once
-    assert (after.degraded, after.usage.used) == (False, 2)
-
-
-@pytest.mark.cluster
-async def test_script_flush_on_every_cluster_node_is_recovered(
-    server_factory: ServerFactory,
-    redis_cluster: RedisCluster,
-    channel_to: Callable[..., grpc.aio.Channel],
-) -> None:
-    server = await server_factory(redis_url=redis_cluster.url, redis=FAST)
-    stub = pb_grpc.SendGateStub(channel_to(server))
-    s = acct("s")
-    assert (await stub.CanSend(msg(s), timeout=2)).usage.used == 1
-    for node in redis_cluster.nodes:
+    for node in nodes:  # on a cluster every node, so both script calls hit NOSCRIPT
         client = redis_sync.Redis.from_url(node.url)
         client.script_flush()
         client.close()
-    # Both script calls of the cluster path (sender, then recipient) hit NOSCRIPT.
-    after = await stub.CanSend(msg(s), timeout=2)
+    after = await stub.CanSend(msg(s), timeout=2)  # NOSCRIPT → reload → retry, counted once
     assert (after.degraded, after.usage.used) == (False, 2)
 
 
