@@ -6,12 +6,13 @@
 For every fault and failure mode it starts its own redis-server (append-only file on,
 free port) and a real `sendgate serve` process with default Redis settings, drives
 CanSend from this process with 4 concurrent callers (each call with the caller deadline
-given), then: 2 s steady, the fault for `--seconds`, 3 s after. Per phase it reports
-calls, latency p50/p99/max, and how the answers split: normal, degraded ALLOW/DENY, and
-gRPC errors; calls belong to the phase in which they were sent, so a call in flight when
-the fault begins counts as "before". "recovery" is the time from the fault's end (for
-flush and failover: from the fault itself) to the first of 10 normal answers in a row.
-Counting checks compare acknowledged counts with Redis's counters afterwards.
+given), then: 2 s steady, the fault for `--seconds`, 3 s after (15 s for failover). Per
+phase it reports calls, latency p50/p99/max, and how the answers split: normal, degraded
+ALLOW/DENY, and gRPC errors; calls belong to the phase in which they were sent, so a
+call in flight when the fault begins counts as "before". "recovery" is the time from the
+fault's end (for flush and failover: from the fault itself) until the last abnormal
+answer arrived. Counting checks compare acknowledged counts with Redis's counters
+afterwards.
 
 Faults: kill (SIGKILL, restarted on the same port), pause (SIGSTOP/SIGCONT), flush
 (SCRIPT FLUSH), oom (maxmemory 1 with noeviction), lossy (a proxy that drops 30 % of
@@ -147,14 +148,11 @@ def phase_stats(calls: list[Call]) -> dict[str, Any]:
     }
 
 
-def recovery_s(run: Run) -> float | None:
-    after = [c for c in run.calls if c.at >= run.fault_end]
-    streak = 0
-    for c in sorted(after, key=lambda c: c.at):
-        streak = streak + 1 if c.outcome == "ok" else 0
-        if streak == 10:
-            return round(c.at - run.fault_end, 3)
-    return None
+def recovery_s(run: Run) -> float:
+    """Seconds from the fault's end until the last abnormal answer arrived (0: none)."""
+    ends = [c.at + c.ms / 1000 for c in run.calls if c.outcome != "ok"]
+    last = max((e for e in ends if e >= run.fault_end), default=run.fault_end)
+    return round(last - run.fault_end, 3)
 
 
 def counted(client: Any, calls: list[Call]) -> dict[str, int]:
@@ -162,22 +160,26 @@ def counted(client: Any, calls: list[Call]) -> dict[str, int]:
 
     `lost`: acknowledged but not in Redis (a crash before the append-only file was
     written). `unacknowledged`: in Redis, but the caller saw a degraded answer or an
-    error (the script ran; its reply was lost or came too late).
+    error (the script ran; its reply was lost or came too late). `over`: counted more
+    than once (must be 0: a sender sends one message).
     """
     acked = {c.sender for c in calls if c.outcome == "ok" and c.allowed}
     senders = sorted({c.sender for c in calls})
-    stored: set[str] = set()
+    stored: dict[str, int] = {}
     for i in range(0, len(senders), 1000):
         chunk = senders[i : i + 1000]
         pipe = client.pipeline(transaction=False)
         for sender in chunk:
             pipe.hget(account_base(sender) + f"q:{MONTH_LABEL}", "u")
-        stored.update(s for s, raw in zip(chunk, pipe.execute(), strict=True) if raw and int(raw))
+        for sender, raw in zip(chunk, pipe.execute(), strict=True):
+            if raw and int(raw):
+                stored[sender] = int(raw)
     return {
         "acknowledged": len(acked),
         "stored": len(stored),
-        "lost": len(acked - stored),
-        "unacknowledged": len(stored - acked),
+        "lost": len(acked - stored.keys()),
+        "unacknowledged": len(stored.keys() - acked),
+        "over": sum(1 for n in stored.values() if n > 1),
     }
 
 
@@ -190,6 +192,7 @@ class Fault:
         self.redis: RedisProcess | None = None
         self.cluster: RedisCluster | None = None
         self.proxy: FaultProxy | None = None
+        self.victim: RedisProcess | None = None  # failover: the primary to kill
         self.url = ""
 
     async def setup(self) -> None:
@@ -197,6 +200,7 @@ class Fault:
             self.cluster = RedisCluster(node_timeout_ms=2000)
             self.cluster.start()
             self.url = self.cluster.url
+            self.victim = self.cluster.primary_for(account_key("fault-s0"))
             return
         self.redis = RedisProcess(port=free_port(), data_dir=self.tmp.name)
         self.redis.start()
@@ -208,11 +212,19 @@ class Fault:
 
     def inspect(self) -> Any:
         if self.cluster is not None:
-            return redis.RedisCluster.from_url(self.cluster.nodes[0].url)
+            alive = next(n for n in self.cluster.nodes if n is not self.victim)
+            return redis.RedisCluster.from_url(alive.url)
         assert self.redis is not None
         return redis.Redis.from_url(self.redis.url)
 
     async def apply(self) -> None:
+        if self.name == "lossy" and self.proxy is not None:
+            self.proxy.drop = 0.3  # the proxy lives on this loop: set it here
+        else:
+            # Blocking steps (waiting for a killed process, redis-cli) off the callers' loop.
+            await asyncio.to_thread(self._apply)
+
+    def _apply(self) -> None:
         r = self.redis
         if self.name == "kill" and r is not None:
             r.kill()
@@ -224,22 +236,24 @@ class Fault:
         elif self.name == "oom":
             with contextlib.closing(self.inspect()) as c:
                 c.config_set("maxmemory", 1)
-        elif self.name == "lossy" and self.proxy is not None:
-            self.proxy.drop = 0.3
-        elif self.name == "failover" and self.cluster is not None:
-            self.cluster.primary_for(account_key("fault-s0")).kill()
+        elif self.name == "failover" and self.victim is not None:
+            self.victim.kill()
 
     async def lift(self) -> None:
+        if self.name == "lossy" and self.proxy is not None:
+            self.proxy.drop = 0.0
+        else:
+            await asyncio.to_thread(self._lift)
+
+    def _lift(self) -> None:
         r = self.redis
         if self.name == "kill" and r is not None:
-            await asyncio.to_thread(r.start)
+            r.start()
         elif self.name == "pause" and r is not None:
             r.signal(signal.SIGCONT)
         elif self.name == "oom":
             with contextlib.closing(self.inspect()) as c:
                 c.config_set("maxmemory", 0)
-        elif self.name == "lossy" and self.proxy is not None:
-            self.proxy.drop = 0.0
         # flush: nothing to lift; failover: the replica takes over by itself.
 
     async def close(self) -> None:
@@ -254,7 +268,15 @@ class Fault:
 
 async def one(name: str, mode: str, seconds: float, deadline_s: float) -> dict[str, Any]:
     fault = Fault(name)
-    await fault.setup()
+    try:
+        await fault.setup()
+        return await measure(fault, mode, seconds, deadline_s)
+    finally:
+        await fault.close()
+
+
+async def measure(fault: Fault, mode: str, seconds: float, deadline_s: float) -> dict[str, Any]:
+    name = fault.name
     # In a thread: the fault proxy runs on this event loop and must keep forwarding.
     sidecar, target = await asyncio.to_thread(
         start_sidecar, fault.url, mode, Path(fault.tmp.name) / "sidecar.log"
@@ -295,7 +317,6 @@ async def one(name: str, mode: str, seconds: float, deadline_s: float) -> dict[s
     }
     with contextlib.closing(fault.inspect()) as client:
         result["counts"] = await asyncio.to_thread(counted, client, run.calls)
-    await fault.close()
     return result
 
 

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +108,11 @@ def build(base: Path) -> Path:
 
 
 @contextlib.contextmanager
-def serve(venv: Path, workdir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
-    """`sendgate serve` as the image's ENTRYPOINT runs it; killed if still running after."""
+def serve(
+    venv: Path, workdir: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[str], Callable[[], str]]]:
+    """`sendgate serve` as the image's ENTRYPOINT runs it, and a reader of its log (a file,
+    so a chatty server never blocks on a full pipe); killed if still running after."""
     env = {
         "PATH": str(venv / "bin"),
         "HOME": "/nonexistent",
@@ -119,25 +122,30 @@ def serve(venv: Path, workdir: Path, *args: str) -> Iterator[subprocess.Popen[st
     kw: dict[str, Any] = {}
     if os.geteuid() == 0:
         kw = {"user": UID, "group": GID, "extra_groups": []}
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below
+
+    def read_log() -> str:
+        log.seek(0)
+        return log.read()
+
     proc = subprocess.Popen(
         [str(venv / "bin" / "sendgate"), "serve", *args],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw,
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True, **kw,
     )  # fmt: skip
     try:
-        yield proc
+        yield proc, read_log
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
+        log.close()
 
 
 def check_serving(venv: Path, workdir: Path, redis_url: str) -> None:
     port = free_port()
     listen = (f"--grpc-address=127.0.0.1:{port}", "--metrics-address=127.0.0.1:0")
     with (
-        serve(venv, workdir, f"--redis-url={redis_url}", *listen) as proc,
+        serve(venv, workdir, f"--redis-url={redis_url}", *listen) as (proc, read_log),
         grpc.insecure_channel(f"127.0.0.1:{port}") as ch,
     ):
         health = health_pb2_grpc.HealthStub(ch)
@@ -150,7 +158,7 @@ def check_serving(venv: Path, workdir: Path, redis_url: str) -> None:
             except grpc.RpcError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read() if proc.stderr else ""
+                err = read_log()
                 raise SystemExit(f"rehearse_image: sendgate did not serve: {err[-2000:]}")
             time.sleep(0.1)
         resp = pb_grpc.SendGateStub(ch).CanSend(
@@ -165,9 +173,9 @@ def check_serving(venv: Path, workdir: Path, redis_url: str) -> None:
 
 
 def check_no_embedded_redis(venv: Path, workdir: Path) -> None:
-    with serve(venv, workdir, "--grpc-address", f"127.0.0.1:{free_port()}") as proc:
+    with serve(venv, workdir, "--grpc-address", f"127.0.0.1:{free_port()}") as (proc, read_log):
         code = proc.wait(60)
-        err = proc.stderr.read() if proc.stderr else ""
+        err = read_log()
     if code != 1 or "no redis-server found" not in err:
         raise SystemExit(f"rehearse_image: without Redis expected exit 1, got {code}: {err}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -14,13 +15,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sendgate.breaker import BreakerState
 from sendgate.embedded_redis import RedisProcess, free_port
-from sendgate.errors import StartupError
-from sendgate.keys import account_base
+from sendgate.errors import BackendError, StartupError
+from sendgate.keys import account_base, account_key
+from sendgate.months import month_table
 from sendgate.server import SendGateServer
+from sendgate.store.redis_store import RedisStore
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 from tests.cluster import RedisCluster
-from tests.conftest import ServerFactory, acct
+from tests.conftest import DAY, T0, ServerFactory, acct
 from tests.faultproxy import FaultProxy
 
 FAST = {"timeout_ms": 200, "breaker_failures": 2, "breaker_open_ms": 100, "health_interval_ms": 50}
@@ -216,6 +219,72 @@ async def test_evicting_redis_found_after_a_degraded_start_stops_the_server(
         assert "maxmemory-policy" in str(server.fatal_error)
     finally:
         proc.close()
+
+
+async def test_a_redis_that_refuses_stops_start_up_at_once(server_factory: ServerFactory) -> None:
+    proc = RedisProcess(port=free_port())
+    proc.start()
+    try:
+        # A user that may connect but run nothing else: Redis answers, and says no.
+        admin = redis_sync.Redis.from_url(proc.url)
+        admin.acl_setuser("limited", enabled=True, passwords=["+pw"], categories=["+@connection"])
+        admin.close()
+        url = f"redis://limited:pw@127.0.0.1:{proc.port}/0"
+        with pytest.raises(StartupError, match="refused to prepare"):
+            await server_factory(redis_url=url, redis=dict(FAST, startup_wait_ms=5000))
+    finally:
+        proc.close()
+
+
+async def test_nothing_is_counted_before_redis_is_prepared(own_redis: RedisProcess) -> None:
+    store = RedisStore.from_url(own_redis.url)
+    try:
+        await store.ping(1.0)  # reachability is checked before preparing
+        with pytest.raises(BackendError) as info:
+            await store.note_inbound("a", "b", T0, DAY, month_table(T0, ZoneInfo("UTC")), 1.0)
+        assert info.value.kind == "unprepared"
+        await store.prepare(allow_evicting=False)
+        months = month_table(T0, ZoneInfo("UTC"))
+        assert await store.note_inbound("a", "b", T0, DAY, months, 1.0) == 0
+    finally:
+        await store.close()
+
+
+@pytest.mark.cluster
+async def test_start_checks_every_cluster_node_for_eviction(
+    server_factory: ServerFactory, redis_cluster: RedisCluster
+) -> None:
+    # Not the node a random INFO would pick: each primary is checked.
+    last = redis_sync.Redis.from_url(redis_cluster.primary_for("any-key").url)
+    last.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with pytest.raises(StartupError, match="maxmemory-policy"):
+            await server_factory(redis_url=redis_cluster.url)
+    finally:
+        last.config_set("maxmemory-policy", "noeviction")
+        last.close()
+
+
+@pytest.mark.cluster
+async def test_batch_with_scripts_missing_on_one_node_runs_each_message_once(
+    server_factory: ServerFactory,
+    redis_cluster: RedisCluster,
+    channel_to: Callable[..., grpc.aio.Channel],
+) -> None:
+    server = await server_factory(redis_url=redis_cluster.url, bulk={"enabled": False})
+    stub = pb_grpc.SendGateStub(channel_to(server))
+    senders = [acct("s") for _ in range(30)]  # spread over every primary
+    one = redis_cluster.primary_for(account_key(senders[0]))
+    client = redis_sync.Redis.from_url(one.url)
+    client.script_flush()  # only there: the other nodes' commands succeed the first time
+    client.close()
+    reqs = [
+        pb.CanSendRequest(sender=s, recipient=acct("r"), message_id="m", at_unix_ms=T0)
+        for s in senders
+    ]
+    resp = await stub.CanSendBatch(pb.CanSendBatchRequest(requests=reqs), timeout=5)
+    got = [(r.decision, r.counted, r.duplicate, r.degraded, r.usage.used) for r in resp.responses]
+    assert got == [(pb.ALLOW, True, False, False, 1)] * len(senders)
 
 
 @pytest.mark.parametrize(

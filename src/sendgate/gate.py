@@ -25,7 +25,7 @@ from sendgate.domain import (
 )
 from sendgate.errors import BackendError
 from sendgate.events import EventSink
-from sendgate.guard import Guard
+from sendgate.guard import Deadline, Guard
 from sendgate.months import MonthCache, MonthTable, wall_ms
 from sendgate.store.params import QuotaParams
 from sendgate.store.redis_store import RedisStore
@@ -75,6 +75,7 @@ class Gate:
         """Decide one message: count on the sender's slot, then note it on the recipient's."""
         decide = self._store.send_local if self._store.single_call else self._store.can_send
         months = self.table(req.at_ms)
+        left = Deadline(time_remaining_s)
         try:
             result = await self._guard.run(
                 time_remaining_s, lambda b: decide(req, self.params, months, b)
@@ -85,19 +86,23 @@ class Gate:
             return result
         self._observer.decided(result, recorded=not (req.dry_run or result.duplicate))
         if result.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
-            await self._note_delivery(req, months, self._guard.budget(time_remaining_s))
+            await self._note_delivery(req, months, left())
         await self._events.emit(req.sender, req.at_ms, result.events)
         return result
 
-    async def _note_delivery(self, req: SendRequest, months: MonthTable, budget: float) -> None:
+    async def _note_delivery(
+        self, req: SendRequest, months: MonthTable, time_remaining_s: float | None
+    ) -> None:
         # The message is delivered: the recipient may now reply for free. A failure here
         # leaves the decision standing; a retry with the same message_id notes it again.
         try:
-            await self._store.note_inbound(
-                req.recipient, req.sender, req.at_ms, self.params.window_ms, months, budget
+            await self._guard.run(
+                time_remaining_s,
+                lambda b: self._store.note_inbound(
+                    req.recipient, req.sender, req.at_ms, self.params.window_ms, months, b
+                ),
             )
         except BackendError as err:
-            self._guard.failed(err)
             log.warning("recipient note failed", extra={"error": str(err)})
 
     async def can_send_batch(
@@ -107,6 +112,7 @@ class Gate:
         Redis Cluster (senders, then recipients: there a message in the batch does not
         see the recipient notes of earlier ones)."""
         items = [(r, self.table(r.at_ms)) for r in reqs]
+        left = Deadline(time_remaining_s)
         try:
             results = await self._guard.run(
                 time_remaining_s,
@@ -123,12 +129,15 @@ class Gate:
             self._observer.decided(res, recorded=not (req.dry_run or res.duplicate))
             if res.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
                 notes.append((req.recipient, req.sender, req.at_ms, months))
-        try:
-            budget = self._guard.budget(time_remaining_s, len(notes))
-            await self._store.note_inbound_many(notes, self.params.window_ms, budget)
-        except BackendError as err:
-            self._guard.failed(err)
-            log.warning("recipient notes failed", extra={"error": str(err)})
+        if notes:
+            try:
+                await self._guard.run(
+                    left(),
+                    lambda b: self._store.note_inbound_many(notes, self.params.window_ms, b),
+                    items=len(notes),
+                )
+            except BackendError as err:
+                log.warning("recipient notes failed", extra={"error": str(err)})
         for req, res in zip(reqs, results, strict=True):
             await self._events.emit(req.sender, req.at_ms, res.events)
         return results

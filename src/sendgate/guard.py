@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -60,3 +61,13 @@ class Guard:
             raise
         self.breaker.success()
         return result
+
+
+class Deadline:
+    """The caller's deadline as a clock: what is left of it now (None: no deadline)."""
+
+    def __init__(self, time_remaining_s: float | None) -> None:
+        self._at = None if time_remaining_s is None else time.monotonic() + time_remaining_s
+
+    def __call__(self) -> float | None:
+        return None if self._at is None else self._at - time.monotonic()

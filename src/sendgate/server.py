@@ -15,7 +15,14 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthenticationWrongNumberOfArgsError,
+    NoPermissionError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from sendgate.admin import Admin
 from sendgate.auth import AuthInterceptor
@@ -40,6 +47,10 @@ ADMIN = pb.DESCRIPTOR.services_by_name["SendGateAdmin"].full_name
 # Always SERVING while the process runs: a liveness probe must not restart the
 # sidecar because Redis is down (readiness uses "" and the service names).
 LIVENESS = "sendgate.liveness"
+# Redis answered and said no: waiting will not help, so start-up fails at once.
+_REFUSALS = (AuthenticationError, AuthenticationWrongNumberOfArgsError, NoPermissionError)
+# Not there (yet), or busy: worth another try.
+_WAITABLE = (ConnectionError, OSError, TimeoutError, RedisError, RedisClusterException)
 
 GRPC_OPTIONS = [
     # A second process must not silently share our port.
@@ -136,6 +147,7 @@ class SendGateServer:
             raise
         await self._set_serving(self._prepared)
         self._monitor = asyncio.create_task(self._watch_redis(), name="sendgate-redis-health")
+        self._monitor.add_done_callback(self._watcher_ended)
         log.info(
             "sendgate serving",
             extra={
@@ -192,11 +204,23 @@ class SendGateServer:
                     await self.store.prepare(allow_evicting=s.allow_evicting_redis)
                 self._prepared = True
                 return True
-            except (ConnectionError, OSError, TimeoutError, RedisError) as exc:
-                self._redis_error = str(exc) or type(exc).__name__
+            except _REFUSALS as exc:
+                raise StartupError(f"redis refused to prepare sendgate: {exc}") from exc
+            except (
+                ConnectionError,
+                OSError,
+                TimeoutError,
+                RedisError,
+                RedisClusterException,
+            ) as exc:
+                if isinstance(exc, ResponseError) and "unknown command" in str(exc).lower():
+                    raise StartupError(f"redis refused to prepare sendgate: {exc}") from exc
+                error = str(exc) or type(exc).__name__
+                if error != self._redis_error:  # each new reason once, not every attempt
+                    log.warning("waiting for redis", extra={"error": error})
+                self._redis_error = error
             if time.monotonic() >= deadline:
                 return False
-            log.warning("waiting for redis", extra={"error": self._redis_error})
             await asyncio.sleep(0.5)
 
     async def _start_grpc(self) -> None:
@@ -248,6 +272,14 @@ class SendGateServer:
         for name in ("", SENDGATE, ADMIN):
             await self.health.set(name, status)
         await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+
+    def _watcher_ended(self, task: asyncio.Task[None]) -> None:
+        # Health and breaker recovery depend on the watcher: if it dies, stop loudly.
+        if task.cancelled() or self._stopping.is_set() or task.exception() is None:
+            return
+        log.error("redis watcher failed", extra={"error": repr(task.exception())})
+        self.fatal_error = StartupError(f"redis watcher failed: {task.exception()!r}")
+        self.failed.set()
 
     async def _watch_redis(self) -> None:
         """Ping Redis; health follows reachability, and a good ping closes the breaker."""

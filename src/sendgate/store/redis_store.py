@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -115,6 +116,11 @@ class RedisStore:
         self._coalescer = Coalescer(client) if coalesce and self.single_call else None
         self._observer = observer
         self._scripts: dict[str, LuaScript] = {name: script(name) for name in SCRIPT_NAMES}
+        # Calls wait for prepare(): until the eviction policy was checked, nothing counts.
+        self.prepared = False
+        # One reload at a time after NOSCRIPT; callers that saw the same generation share it.
+        self._reload_lock = asyncio.Lock()
+        self._scripts_generation = 0
 
     @classmethod
     def from_url(
@@ -142,16 +148,27 @@ class RedisStore:
     # ------------------------------------------------------------ start-up
 
     async def prepare(self, *, allow_evicting: bool) -> None:
-        """Check the eviction policy and register the scripts (start-up)."""
-        info = await self._client.info("memory")
-        policy = info.get("maxmemory_policy", b"noeviction")
-        policy = policy.decode() if isinstance(policy, bytes) else str(policy)
-        if policy not in _SAFE_POLICIES and not allow_evicting:
-            raise StartupError(
-                f"redis maxmemory-policy is {policy!r}: evicted counters would hand out fresh "
-                "quotas; set it to noeviction or start with allow_evicting_redis = true"
-            )
-        await self.load_scripts()
+        """Check the eviction policy (every primary of a cluster) and register the scripts."""
+        async with self._permit():
+            if isinstance(self._client, RedisCluster):
+                per_node = await self._client.info("memory", target_nodes=RedisCluster.ALL_NODES)
+                infos = list(per_node.values())
+            else:
+                infos = [await self._client.info("memory")]
+            for info in infos:
+                policy = info.get("maxmemory_policy", b"noeviction")
+                policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+                if policy not in _SAFE_POLICIES and not allow_evicting:
+                    raise StartupError(
+                        f"redis maxmemory-policy is {policy!r}: evicted counters would hand "
+                        "out fresh quotas; set it to noeviction or start with "
+                        "allow_evicting_redis = true"
+                    )
+            await self.load_scripts()
+        self.prepared = True
+
+    def _permit(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._in_flight if self._in_flight is not None else contextlib.nullcontext()
 
     async def load_scripts(self) -> None:
         for s in self._scripts.values():
@@ -164,14 +181,20 @@ class RedisStore:
 
     # ------------------------------------------------------------ calls
 
-    async def _call(self, budget_s: float, run: Callable[[], Awaitable[Any]]) -> Any:
+    async def _call(
+        self,
+        budget_s: float,
+        run: Callable[[], Awaitable[Any]],
+        *,
+        before_prepare: bool = False,
+    ) -> Any:
+        """Run one Redis round trip within `budget_s`; faults become BackendError."""
+        if not self.prepared and not before_prepare:
+            raise BackendError("unprepared", "redis not yet checked and prepared")
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(budget_s):
-                if self._in_flight is None:
-                    return await self._run_once(run)
-                async with self._in_flight:
-                    return await self._run_once(run)
+            async with asyncio.timeout(budget_s), self._permit():
+                return await self._rerun_on_noscript(run)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -188,13 +211,46 @@ class RedisStore:
             if self._observer is not None:
                 self._observer.redis_call(time.perf_counter() - start)
 
-    async def _run_once(self, run: Callable[[], Awaitable[Any]]) -> Any:
+    async def _rerun_on_noscript(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        seen = self._scripts_generation
         try:
             return await run()
         except rexc.NoScriptError:
-            # Redis restarted or its scripts were flushed; the script did not run.
-            await self.load_scripts()
+            # Redis restarted, failed over or flushed its scripts; the script did not run.
+            await self._reload_scripts(seen)
             return await run()
+
+    async def _reload_scripts(self, seen: int) -> None:
+        async with self._reload_lock:
+            if self._scripts_generation == seen:  # nobody reloaded since we looked
+                await self.load_scripts()
+                self._scripts_generation += 1
+
+    async def _eval_pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """EVALSHA `commands` in one pipeline. Those that hit NOSCRIPT (and so did not
+        run) are sent again after one shared reload; the others never run twice."""
+
+        async def send(batch: Sequence[tuple[Any, ...]]) -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for args in batch:
+                pipe.execute_command("EVALSHA", *args)
+            return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+        seen = self._scripts_generation
+        results = await send(commands)
+        missing = [i for i, r in enumerate(results) if isinstance(r, rexc.NoScriptError)]
+        if missing:
+            await self._reload_scripts(seen)
+            again = await send([commands[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, rexc.NoScriptError):
+                # Still missing after a reload: an error, never a rerun of the whole batch.
+                raise rexc.ResponseError(str(result))
+            if isinstance(result, Exception):
+                raise result
+        return results
 
     def _evalsha(self, name: str, key: str, args: Sequence[str | int | bytes]) -> Awaitable[Any]:
         if self._coalescer is not None:
@@ -202,7 +258,7 @@ class RedisStore:
         return self._client.evalsha(self._scripts[name].sha, 1, key, *args)  # type: ignore[no-any-return]
 
     async def ping(self, budget_s: float) -> None:
-        await self._call(budget_s, self._client.ping)
+        await self._call(budget_s, self._client.ping, before_prepare=True)
 
     async def _run(
         self, budget_s: float, name: str, key: str, args: Sequence[str | int | bytes]
@@ -252,18 +308,15 @@ class RedisStore:
         local = self.single_call
         sha = self._scripts["send_local" if local else "can_send"].sha
 
-        async def run() -> list[Any]:
-            pipe = self._client.pipeline(transaction=False)
-            for req, months in items:
-                args = self.send_args(req, params, months)
-                if local:
-                    pipe.execute_command("EVALSHA", sha, 2, keys.account_key(req.sender),
-                                 keys.account_key(req.recipient), *args, req.sender)  # fmt: skip
-                else:
-                    pipe.execute_command("EVALSHA", sha, 1, keys.account_key(req.sender), *args)
-            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
-
-        return [parse.decision(raw) for raw in await self._call(budget_s, run)]
+        commands = [
+            (sha, 2, keys.account_key(req.sender), keys.account_key(req.recipient),
+             *self.send_args(req, params, months), req.sender)
+            if local
+            else (sha, 1, keys.account_key(req.sender), *self.send_args(req, params, months))
+            for req, months in items
+        ]  # fmt: skip
+        raws = await self._call(budget_s, lambda: self._eval_pipeline(commands))
+        return [parse.decision(raw) for raw in raws]
 
     async def note_inbound(
         self,
@@ -285,23 +338,11 @@ class RedisStore:
         if not notes:
             return
         sha = self._scripts["note_inbound"].sha
-
-        async def run() -> list[Any]:
-            pipe = self._client.pipeline(transaction=False)
-            for account, writer, at_ms, months in notes:
-                pipe.execute_command(
-                    "EVALSHA",
-                    sha,
-                    1,
-                    keys.account_key(account),
-                    at_ms,
-                    writer,
-                    window_ms,
-                    *months.args(),
-                )
-            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
-
-        await self._call(budget_s, run)
+        commands = [
+            (sha, 1, keys.account_key(account), at_ms, writer, window_ms, *months.args())
+            for account, writer, at_ms, months in notes
+        ]
+        await self._call(budget_s, lambda: self._eval_pipeline(commands))
 
     # ------------------------------------------------------------ accounts
 
