@@ -127,6 +127,27 @@ def test_evicting_redis_after_a_degraded_start_exits_1() -> None:
 
 
 @pytest.mark.slow
+def test_sigterm_while_waiting_for_redis_stops_cleanly() -> None:
+    env = dict(os.environ, SENDGATE_REDIS__STARTUP_WAIT_MS="60000")
+    proc = subprocess.Popen(
+        [*SERVE, "--redis-url", f"redis://127.0.0.1:{free_port()}/0",
+         "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        read_until(proc.stderr, "waiting for redis")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+@pytest.mark.slow
 def test_cannot_start_when_the_port_is_taken() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

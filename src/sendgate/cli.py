@@ -84,15 +84,26 @@ async def _serve(ns: argparse.Namespace) -> int:
         return 2
     logs.configure(settings.log_level)
     server = SendGateServer(settings)
-    try:
-        await server.start()
-    except StartupError as exc:
-        log.error("cannot start", extra={"error": str(exc)})
-        return 1
+    # Signals first: start-up may wait seconds for Redis, and a SIGTERM meanwhile is a
+    # request to stop cleanly, not a kill.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    starting = asyncio.ensure_future(server.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()  # start() cleans up what it began
+        await asyncio.gather(starting, return_exceptions=True)
+        log.info("stopped during start-up")
+        return 0
+    stopping.cancel()
+    try:
+        starting.result()
+    except StartupError as exc:
+        log.error("cannot start", extra={"error": str(exc)})
+        return 1
     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(server.failed.wait())]
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for w in waits:
