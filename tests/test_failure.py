@@ -302,7 +302,7 @@ async def test_script_flush_is_recovered(
     else:
         own: RedisProcess = request.getfixturevalue("own_redis")
         url, nodes = own.url, [own]
-    server = await server_factory(redis_url=url, redis=FAST)
+    server = await server_factory(redis_url=url)  # the default, roomy budget: a reload fits
     stub = pb_grpc.SendGateStub(channel_to(server))
     s = acct("s")
     assert (await stub.CanSend(msg(s), timeout=2)).usage.used == 1
