@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -100,51 +101,48 @@ def test_invalid_configuration_names_the_key() -> None:
     assert "limits.warn_ratio" in out.stderr
 
 
-@pytest.mark.slow
-def test_evicting_redis_after_a_degraded_start_exits_1() -> None:
-    """Redis down at start: serve degraded; when it comes up unusable, exit 1."""
-    port = free_port()
-    env = dict(os.environ, SENDGATE_REDIS__STARTUP_WAIT_MS="0")
+@contextlib.contextmanager
+def serve_against(port: int, startup_wait_ms: int) -> Iterator[subprocess.Popen[str]]:
+    """`sendgate serve` against a Redis URL on `port` (none there yet); killed after."""
+    env = dict(os.environ, SENDGATE_REDIS__STARTUP_WAIT_MS=str(startup_wait_ms))
     proc = subprocess.Popen(
-        [*SERVE, "--redis-url", f"redis://127.0.0.1:{port}/0", "--grpc-address", "127.0.0.1:0",
-         "--metrics-address", "127.0.0.1:0"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    redis_proc = RedisProcess(port=port, extra_args=("--maxmemory-policy", "allkeys-lru"))
-    try:
-        assert proc.stderr is not None
-        read_until(proc.stderr, "sendgate serving")
-        redis_proc.start()
-        assert proc.wait(30) == 1
-        assert "maxmemory-policy" in proc.stderr.read()
-    finally:
-        redis_proc.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        assert proc.stderr is not None
-        proc.stderr.close()
-
-
-@pytest.mark.slow
-def test_sigterm_while_waiting_for_redis_stops_cleanly() -> None:
-    env = dict(os.environ, SENDGATE_REDIS__STARTUP_WAIT_MS="60000")
-    proc = subprocess.Popen(
-        [*SERVE, "--redis-url", f"redis://127.0.0.1:{free_port()}/0",
+        [*SERVE, "--redis-url", f"redis://127.0.0.1:{port}/0",
          "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
     )  # fmt: skip
     try:
-        assert proc.stderr is not None
-        read_until(proc.stderr, "waiting for redis")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+@pytest.mark.slow
+def test_evicting_redis_after_a_degraded_start_exits_1() -> None:
+    """Redis down at start: serve degraded; when it comes up unusable, exit 1."""
+    port = free_port()
+    redis_proc = RedisProcess(port=port, extra_args=("--maxmemory-policy", "allkeys-lru"))
+    with serve_against(port, startup_wait_ms=0) as proc:
+        assert proc.stderr is not None
+        try:
+            read_until(proc.stderr, "sendgate serving")
+            redis_proc.start()
+            assert proc.wait(30) == 1
+            assert "maxmemory-policy" in proc.stderr.read()
+        finally:
+            redis_proc.close()
+
+
+@pytest.mark.slow
+def test_sigterm_while_waiting_for_redis_stops_cleanly() -> None:
+    with serve_against(free_port(), startup_wait_ms=60_000) as proc:
+        assert proc.stderr is not None
+        read_until(proc.stderr, "waiting for redis")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
 
 
 @pytest.mark.slow
