@@ -90,12 +90,24 @@ class RedisCluster:
         raise RuntimeError("cluster did not become ok with every replica in sync")
 
     def _replicas_synced(self) -> bool:
+        """Every replica is one (roles spread by gossip after `--cluster create`) and in sync."""
+        synced = 0
         for node in self.nodes:
             info = subprocess.run(
                 [redis_cli(), "-p", str(node.port), "info", "replication"],
                 capture_output=True, text=True, timeout=5, check=False,
             ).stdout  # fmt: skip
-            if "role:slave" in info and "master_link_status:up" not in info:
+            if "role:slave" in info and "master_link_status:up" in info:
+                synced += 1
+        want = len(self.nodes) - len(self.nodes) // (1 + self._replicas)
+        if synced != want:
+            return False
+        for node in self.nodes:  # and every node's view of the cluster says so
+            view = subprocess.run(
+                [redis_cli(), "-p", str(node.port), "cluster", "nodes"],
+                capture_output=True, text=True, timeout=5, check=False,
+            ).stdout  # fmt: skip
+            if sum("slave" in line.split()[2] for line in view.splitlines() if line) != want:
                 return False
         return True
 
@@ -119,6 +131,18 @@ class RedisCluster:
                 if int(lo) <= int(slot) <= int(hi or lo):
                     return next(n for n in self.nodes if n.port == port)
         raise LookupError(f"no primary for slot {slot}")
+
+    def replica_of(self, primary: RedisProcess) -> int:
+        """The port of a replica of `primary`."""
+        out = subprocess.run(
+            [redis_cli(), "-p", str(primary.port), "info", "replication"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout  # fmt: skip
+        for line in out.splitlines():
+            if line.startswith("slave0:"):
+                fields = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].split(","))
+                return int(fields["port"])
+        raise LookupError(f"no replica of {primary.port}")
 
     def close(self) -> None:
         for node in self.nodes:

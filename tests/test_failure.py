@@ -251,18 +251,22 @@ async def test_nothing_is_counted_before_redis_is_prepared(own_redis: RedisProce
 
 
 @pytest.mark.cluster
+@pytest.mark.parametrize("role", ["primary", "replica"])
 async def test_start_checks_every_cluster_node_for_eviction(
-    server_factory: ServerFactory, redis_cluster: RedisCluster
+    role: str, server_factory: ServerFactory, redis_cluster: RedisCluster
 ) -> None:
-    # Not the node a random INFO would pick: each primary is checked.
-    last = redis_sync.Redis.from_url(redis_cluster.primary_for("any-key").url)
-    last.config_set("maxmemory-policy", "allkeys-lru")
+    # Each node, not the one a plain INFO would pick; a replica becomes a primary on
+    # failover, so its policy matters too.
+    primary = redis_cluster.primary_for("any-key")
+    replica = next(n for n in redis_cluster.nodes if n.port == redis_cluster.replica_of(primary))
+    node = redis_sync.Redis.from_url((primary if role == "primary" else replica).url)
+    node.config_set("maxmemory-policy", "allkeys-lru")
     try:
         with pytest.raises(StartupError, match="maxmemory-policy"):
             await server_factory(redis_url=redis_cluster.url)
     finally:
-        last.config_set("maxmemory-policy", "noeviction")
-        last.close()
+        node.config_set("maxmemory-policy", "noeviction")
+        node.close()
 
 
 @pytest.mark.cluster

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection
 
 
@@ -46,6 +46,22 @@ class TrackedRedisCluster(RedisCluster):
         manager.connection_kwargs["connection_class"] = _Tracked
         for node in manager.startup_nodes.values():
             node.connection_class = _Tracked
+
+    async def replica_infos(self, section: str) -> list[dict[str, Any]]:
+        """INFO `section` of every connected replica. redis-py routes to primaries only,
+        so replicas (each may become a primary on failover) are asked directly."""
+        nodes: dict[str, dict[str, Any]] = await self.cluster_nodes()
+        infos = []
+        for address, node in nodes.items():
+            if "slave" not in node.get("flags", "") or not node.get("connected"):
+                continue
+            host, _, port = address.rpartition(":")
+            replica = ClusterNode(host, int(port), **self.nodes_manager.connection_kwargs)
+            try:
+                infos.append(await replica.execute_command("INFO", section))
+            finally:
+                await replica.disconnect()
+        return infos
 
     @property
     def open_connections(self) -> int:

@@ -148,11 +148,11 @@ class RedisStore:
     # ------------------------------------------------------------ start-up
 
     async def prepare(self, *, allow_evicting: bool) -> None:
-        """Check the eviction policy (every primary of a cluster) and register the scripts."""
+        """Check the eviction policy (every node of a cluster) and register the scripts."""
         async with self._permit():
-            if isinstance(self._client, RedisCluster):
-                per_node = await self._client.info("memory", target_nodes=RedisCluster.ALL_NODES)
-                infos = list(per_node.values())
+            if isinstance(self._client, TrackedRedisCluster):
+                per_node = await self._client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+                infos = [*per_node.values(), *await self._client.replica_infos("memory")]
             else:
                 infos = [await self._client.info("memory")]
             for info in infos:
