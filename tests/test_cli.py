@@ -47,19 +47,29 @@ def alive(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def serving(*args: str, **env: str) -> Iterator[subprocess.Popen[str]]:
+    """A real `sendgate serve` on free loopback ports (plus `args`); killed if still
+    running afterwards."""
+    proc = subprocess.Popen(
+        [*SERVE, "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", *args],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env=dict(os.environ, **env),
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
 @pytest.fixture
 def serve() -> Iterator[subprocess.Popen[str]]:
-    env = dict(os.environ, SENDGATE_LIMITS__PERSONAL_MONTHLY="3")
-    proc = subprocess.Popen(
-        [*SERVE, "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
-    assert proc.stderr is not None
-    proc.stderr.close()
+    with serving(SENDGATE_LIMITS__PERSONAL_MONTHLY="3") as proc:
+        yield proc
 
 
 @pytest.mark.slow
@@ -101,23 +111,15 @@ def test_invalid_configuration_names_the_key() -> None:
     assert "limits.warn_ratio" in out.stderr
 
 
-@contextlib.contextmanager
-def serve_against(port: int, startup_wait_ms: int) -> Iterator[subprocess.Popen[str]]:
-    """`sendgate serve` against a Redis URL on `port` (none there yet); killed after."""
-    env = dict(os.environ, SENDGATE_REDIS__STARTUP_WAIT_MS=str(startup_wait_ms))
-    proc = subprocess.Popen(
-        [*SERVE, "--redis-url", f"redis://127.0.0.1:{port}/0",
-         "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        assert proc.stderr is not None
-        proc.stderr.close()
+def serve_against(
+    port: int, startup_wait_ms: int
+) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """`sendgate serve` against a Redis URL on `port` (nothing there yet)."""
+    return serving(
+        "--redis-url",
+        f"redis://127.0.0.1:{port}/0",
+        SENDGATE_REDIS__STARTUP_WAIT_MS=str(startup_wait_ms),
+    )
 
 
 @pytest.mark.slow
