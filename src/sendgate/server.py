@@ -103,7 +103,6 @@ class SendGateServer:
         self._metrics_server: MetricsServer | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._ready = False
-        self._prepared = False
         self._redis_error = ""
         self._stopping = asyncio.Event()
         # Set when the server must stop by itself (a Redis that came up unusable after a
@@ -145,7 +144,7 @@ class SendGateServer:
         except BaseException:
             await self.stop(0)
             raise
-        await self._set_serving(self._prepared)
+        await self._set_serving(self.store.prepared)
         self._monitor = asyncio.create_task(self._watch_redis(), name="sendgate-redis-health")
         self._monitor.add_done_callback(self._watcher_ended)
         log.info(
@@ -202,17 +201,10 @@ class SendGateServer:
             try:
                 async with asyncio.timeout(budget):
                     await self.store.prepare(allow_evicting=s.allow_evicting_redis)
-                self._prepared = True
                 return True
             except _REFUSALS as exc:
                 raise StartupError(f"redis refused to prepare sendgate: {exc}") from exc
-            except (
-                ConnectionError,
-                OSError,
-                TimeoutError,
-                RedisError,
-                RedisClusterException,
-            ) as exc:
+            except _WAITABLE as exc:
                 if isinstance(exc, ResponseError) and "unknown command" in str(exc).lower():
                     raise StartupError(f"redis refused to prepare sendgate: {exc}") from exc
                 error = str(exc) or type(exc).__name__
@@ -297,7 +289,7 @@ class SendGateServer:
                     log.error("redis unreachable", extra={"error": str(exc)})
                     await self._set_serving(False)
                 continue
-            if not self._prepared:
+            if not self.store.prepared:
                 try:
                     if not await self._prepare_store(0):
                         continue
