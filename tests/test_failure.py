@@ -238,13 +238,13 @@ async def test_a_redis_that_refuses_stops_start_up_at_once(server_factory: Serve
 
 async def test_nothing_is_counted_before_redis_is_prepared(own_redis: RedisProcess) -> None:
     store = RedisStore.from_url(own_redis.url)
+    months = month_table(T0, ZoneInfo("UTC"))
     try:
         await store.ping(1.0)  # reachability is checked before preparing
         with pytest.raises(BackendError) as info:
-            await store.note_inbound("a", "b", T0, DAY, month_table(T0, ZoneInfo("UTC")), 1.0)
+            await store.note_inbound("a", "b", T0, DAY, months, 1.0)
         assert info.value.kind == "unprepared"
         await store.prepare(allow_evicting=False)
-        months = month_table(T0, ZoneInfo("UTC"))
         assert await store.note_inbound("a", "b", T0, DAY, months, 1.0) == 0
     finally:
         await store.close()
@@ -258,7 +258,7 @@ async def test_start_checks_every_cluster_node_for_eviction(
     # Each node, not the one a plain INFO would pick; a replica becomes a primary on
     # failover, so its policy matters too.
     primary = redis_cluster.primary_for("any-key")
-    replica = next(n for n in redis_cluster.nodes if n.port == redis_cluster.replica_of(primary))
+    replica = redis_cluster.replica_of(primary)
     node = redis_sync.Redis.from_url((primary if role == "primary" else replica).url)
     node.config_set("maxmemory-policy", "allkeys-lru")
     try:

@@ -117,7 +117,7 @@ async def test_shadow_mode_reports_but_allows(
 
 
 @pytest_asyncio.fixture(scope="module")
-async def standalone(
+async def inspected(
     server_factory: ServerFactory, backend: Backend
 ) -> AsyncIterator[pb_grpc.SendGateStub]:
     """A server on standalone Redis, then on the cluster; tests inspect it directly."""
@@ -127,10 +127,10 @@ async def standalone(
 
 
 async def test_every_key_of_an_account_shares_its_hash_tag(
-    standalone: pb_grpc.SendGateStub, backend: Backend
+    inspected: pb_grpc.SendGateStub, backend: Backend
 ) -> None:
     redis_sync = backend.inspect
-    stub = standalone
+    stub = inspected
     s, r = "tag{odd}" + acct("s"), acct("r")
     await stub.CanSend(pb.CanSendRequest(sender=s, recipient=r, message_id="k1", at_unix_ms=T0))
     await stub.RecordReply(pb.RecordReplyRequest(replier=acct("x"), replied_to=s, at_unix_ms=T0))
@@ -144,9 +144,9 @@ async def test_every_key_of_an_account_shares_its_hash_tag(
     assert tag == "tag%7Bodd%7D" + s[len("tag{odd}") :]
 
 
-async def test_records_expire(standalone: pb_grpc.SendGateStub, backend: Backend) -> None:
+async def test_records_expire(inspected: pb_grpc.SendGateStub, backend: Backend) -> None:
     redis_sync = backend.inspect
-    stub = standalone
+    stub = inspected
     s = acct("ttl")
     await stub.CanSend(pb.CanSendRequest(sender=s, recipient="r", message_id="t", at_unix_ms=T0))
     keys = await asyncio.to_thread(lambda: list(redis_sync.scan_iter(match=f"*{s}*")))
