@@ -26,10 +26,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +42,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import procs
 from sendgate.embedded_redis import RedisProcess, free_port
 from sendgate.keys import account_base, account_key
 from sendgate.v1 import sendgate_pb2 as pb
@@ -73,33 +72,6 @@ class Run:
     calls: list[Call] = field(default_factory=list)
     fault_start: float = 0.0
     fault_end: float = 0.0
-
-
-def start_sidecar(redis_url: str, mode: str, log: Path) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = dict(
-        os.environ,
-        SENDGATE_LIMITS__PERSONAL_MONTHLY="1000000",
-        SENDGATE_BULK__ENABLED="false",
-        SENDGATE_LOG_LEVEL=os.environ.get("SENDGATE_LOG_LEVEL", "ERROR"),
-    )
-    stderr = log.open("w")  # the sidecar's own log (errors only), kept for a failed start
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sendgate", "serve", "--redis-url", redis_url,
-         "--grpc-address", f"127.0.0.1:{port}", "--metrics-address", "127.0.0.1:0",
-         "--failure-mode", mode, "--allow-client-time"],
-        stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env,
-    )  # fmt: skip
-    stderr.close()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        grpc.channel_ready_future(channel).result(timeout=30)
-    except grpc.FutureTimeoutError:
-        proc.kill()
-        raise SystemExit(f"sendgate did not start: {log.read_text()[-2000:]}") from None
-    finally:
-        channel.close()
-    return proc, f"127.0.0.1:{port}"
 
 
 async def drive(target: str, run: Run, stop: asyncio.Event, deadline_s: float) -> None:
@@ -277,14 +249,15 @@ async def one(name: str, mode: str, seconds: float, deadline_s: float) -> dict[s
 
 async def measure(fault: Fault, mode: str, seconds: float, deadline_s: float) -> dict[str, Any]:
     name = fault.name
-    # In a thread: the fault proxy runs on this event loop and must keep forwarding.
-    sidecar, target = await asyncio.to_thread(
-        start_sidecar, fault.url, mode, Path(fault.tmp.name) / "sidecar.log"
+    sidecar = procs.sidecar(
+        fault.url, free_port(), "--failure-mode", mode, SENDGATE_BULK__ENABLED="false"
     )
+    # In a thread: the fault proxy runs on this event loop and must keep forwarding.
+    await asyncio.to_thread(sidecar.start)
     stop = asyncio.Event()
     run = Run()
     try:
-        load = asyncio.create_task(drive(target, run, stop, deadline_s))
+        load = asyncio.create_task(drive(sidecar.address, run, stop, deadline_s))
         await asyncio.sleep(2.0)
         run.fault_start = time.monotonic() - run.t0
         await fault.apply()
@@ -297,12 +270,7 @@ async def measure(fault: Fault, mode: str, seconds: float, deadline_s: float) ->
         stop.set()
         await asyncio.wait_for(load, timeout=30)
     finally:
-        sidecar.send_signal(signal.SIGTERM)
-        try:
-            sidecar.wait(15)
-        except subprocess.TimeoutExpired:
-            sidecar.kill()
-            sidecar.wait(5)
+        await asyncio.to_thread(sidecar.stop)  # SIGTERM, a graceful stop
     before = [c for c in run.calls if c.at < run.fault_start]
     during = [c for c in run.calls if run.fault_start <= c.at < run.fault_end]
     after = [c for c in run.calls if c.at >= run.fault_end]

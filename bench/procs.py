@@ -86,7 +86,7 @@ class ServerProcess:
         self._log.close()
 
 
-def sidecar(redis_url: str, port: int) -> ServerProcess:
+def sidecar(redis_url: str, port: int, *extra_args: str, **extra_env: str) -> ServerProcess:
     """A real `sendgate serve` on loopback, client time on, limits that never bind."""
     address = f"127.0.0.1:{port}"
     args = [
@@ -95,12 +95,14 @@ def sidecar(redis_url: str, port: int) -> ServerProcess:
         "--grpc-address", address,
         "--metrics-address", "127.0.0.1:0",
         "--allow-client-time",
+        *extra_args,
     ]  # fmt: skip
     env = child_env(
         SENDGATE_LIMITS__PERSONAL_MONTHLY=BIG_LIMIT,
         # Businesses too, so the 100K business is held by its tier, not its monthly quota.
         SENDGATE_LIMITS__BUSINESS_MONTHLY=BIG_LIMIT,
         SENDGATE_LOG_LEVEL="ERROR",
+        **extra_env,
     )
     return ServerProcess("sendgate", args, address, env)
 
