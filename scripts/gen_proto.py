@@ -1,15 +1,18 @@
-"""Regenerate the committed gRPC stubs in src/sendgate/v1 from proto/.
+"""Regenerate the committed gRPC stubs in client/src/sendgate/v1 from proto/.
 
 Usage: python scripts/gen_proto.py [--check]
 
 --check regenerates into a temporary folder and fails when the committed files
-differ, so CI catches a stale checkout.
+differ, so CI catches a stale checkout. The .pyi files come from mypy-protobuf
+(`protoc-gen-mypy`, `protoc-gen-mypy_grpc`, installed beside this interpreter), so
+the messages, stubs and servicers are typed.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -19,9 +22,23 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 PROTO = "sendgate/v1/sendgate.proto"
-OUT = ROOT / "src"
-GENERATED = ("sendgate_pb2.py", "sendgate_pb2.pyi", "sendgate_pb2_grpc.py")
+OUT = ROOT / "client" / "src"
+GENERATED = (
+    "sendgate_pb2.py",
+    "sendgate_pb2.pyi",
+    "sendgate_pb2_grpc.py",
+    "sendgate_pb2_grpc.pyi",
+)
 HEADER = "# DO NOT EDIT: generated from proto/sendgate/v1/sendgate.proto by scripts/gen_proto.py\n"
+
+
+def _plugin(name: str) -> str:
+    """A mypy-protobuf plugin from this interpreter's environment, else from PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: pip install mypy-protobuf")
+    return found
 
 
 def generate(out: Path) -> None:
@@ -30,9 +47,12 @@ def generate(out: Path) -> None:
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
+        f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
         f"--python_out={out}",
-        f"--pyi_out={out}",
+        f"--mypy_out={out}",
         f"--grpc_python_out={out}",
+        f"--mypy_grpc_out={out}",
         PROTO,
     ]
     if protoc.main(args) != 0:

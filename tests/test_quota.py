@@ -16,7 +16,7 @@ def send(
     recipient: str,
     at: int = T0,
     mid: str | None = None,
-    via: pb.Via = pb.PHONE_NUMBER,
+    via: pb.Via.ValueType = pb.PHONE_NUMBER,
     dry_run: bool = False,
 ) -> pb.CanSendRequest:
     return pb.CanSendRequest(

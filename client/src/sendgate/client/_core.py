@@ -39,7 +39,7 @@ def send_pb(sender: str, recipient: str, message_id: str, opts: SendOptions) -> 
         sender=sender,
         recipient=recipient,
         message_id=message_id,
-        via=pb.Via.Value(opts.get("via", "PHONE_NUMBER")),  # type: ignore[arg-type]
+        via=pb.Via.Value(opts.get("via", "PHONE_NUMBER")),
         dry_run=opts.get("dry_run", False),
         at_unix_ms=opts.get("at_unix_ms", 0),
     )

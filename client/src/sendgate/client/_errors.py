@@ -1,6 +1,6 @@
 """Client errors, mapped from grpc.RpcError in one place.
 
-SendGateError (sendgate.errors)
+SendGateError                   root of every sendgate exception (the sidecar's too)
 └── ClientError                 any failed call; `code` is the gRPC status name
     ├── InvalidArgumentError    `field` names the bad request field
     ├── Unavailable             the sidecar (or its Redis) cannot answer now
@@ -13,7 +13,9 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from sendgate.errors import SendGateError
+
+class SendGateError(Exception):
+    """Root of every sendgate exception, client and sidecar."""
 
 
 class ClientError(SendGateError):

@@ -500,6 +500,11 @@ class SendGateAdminStub:
                 request_serializer=sendgate_dot_v1_dot_sendgate__pb2.EvaluateTierRequest.SerializeToString,
                 response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.EvaluateTierResponse.FromString,
                 _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/sendgate.v1.SendGateAdmin/ListEvents',
+                request_serializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
 
 
 class SendGateAdminServicer:
@@ -549,6 +554,13 @@ class SendGateAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvents(self, request, context):
+        """The enforcement event stream (sendgate:events), oldest first, from after `after_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SendGateAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -586,6 +598,11 @@ def add_SendGateAdminServicer_to_server(servicer, server):
                     servicer.EvaluateTier,
                     request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.EvaluateTierRequest.FromString,
                     response_serializer=sendgate_dot_v1_dot_sendgate__pb2.EvaluateTierResponse.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsRequest.FromString,
+                    response_serializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -779,6 +796,33 @@ class SendGateAdmin:
             '/sendgate.v1.SendGateAdmin/EvaluateTier',
             sendgate_dot_v1_dot_sendgate__pb2.EvaluateTierRequest.SerializeToString,
             sendgate_dot_v1_dot_sendgate__pb2.EvaluateTierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendgate.v1.SendGateAdmin/ListEvents',
+            sendgate_dot_v1_dot_sendgate__pb2.ListEventsRequest.SerializeToString,
+            sendgate_dot_v1_dot_sendgate__pb2.ListEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,14 +7,22 @@
     │   └── BackendUnavailable   the circuit breaker is open, Redis was not asked
     └── StartupError             the server cannot start (Redis evicts, port taken, …)
 
-Client-side errors live in `sendgate.client` and derive from `SendGateError` too.
+The root is the client's (`sendgate.client.SendGateError`), so a program that uses
+both catches one class; client-side errors live in `sendgate.client`.
 """
 
 from __future__ import annotations
 
+from sendgate.client import SendGateError
 
-class SendGateError(Exception):
-    """Root of every sendgate exception."""
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "ConfigError",
+    "InvalidArgument",
+    "SendGateError",
+    "StartupError",
+]
 
 
 class InvalidArgument(SendGateError):

@@ -14,6 +14,7 @@ from sendgate.client._errors import (
     ClientError,
     DeadlineExceeded,
     InvalidArgumentError,
+    SendGateError,
     Unavailable,
 )
 from sendgate.client._results import CanSendResult, Usage
@@ -26,6 +27,7 @@ __all__ = [
     "DeadlineExceeded",
     "InvalidArgumentError",
     "SendGateClient",
+    "SendGateError",
     "Unavailable",
     "Usage",
 ]

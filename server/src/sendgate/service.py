@@ -76,7 +76,7 @@ def _rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     return wrapper
 
 
-class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
+class SendGateService(pb_grpc.SendGateServicer):
     """sendgate.v1.SendGate: the calls a chat server makes for every message."""
 
     def __init__(self, gate: Gate, admin: Admin, allow_client_time: bool) -> None:
@@ -230,7 +230,7 @@ class SendGateService(pb_grpc.SendGateServicer):  # type: ignore[misc]
         )
 
 
-class SendGateAdminService(pb_grpc.SendGateAdminServicer):  # type: ignore[misc]
+class SendGateAdminService(pb_grpc.SendGateAdminServicer):
     """sendgate.v1.SendGateAdmin: trust-and-safety tools."""
 
     def __init__(self, admin: Admin, allow_client_time: bool) -> None:
