@@ -276,8 +276,6 @@ class MuxConnection:
 
     async def _handshake(self, proto: _Protocol) -> None:
         commands = self.options.handshake()
-        if not commands:
-            return
         assert proto.transport is not None
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         proto.transport.write(b"".join(encode(c) for c in commands))

@@ -102,7 +102,7 @@ class ConnectOptions:
         return self.path or f"{self.host}:{self.port}"
 
     def handshake(self) -> list[tuple[str | int, ...]]:
-        """Commands a new connection sends before any call."""
+        """Commands a new connection sends, and sees answered, before any call."""
         commands: list[tuple[str | int, ...]] = []
         if self.password is not None:
             user = (self.username,) if self.username else ()
@@ -111,4 +111,6 @@ class ConnectOptions:
             commands.append(("SELECT", self.db))
         if self.client_name:
             commands.append(("CLIENT", "SETNAME", self.client_name))
-        return commands
+        # One answer before any call is written: a socket the server drops at once (a
+        # client certificate refused after a TLS 1.3 handshake) fails calls as not sent.
+        return commands or [("PING",)]
