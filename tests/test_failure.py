@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable
-from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -17,13 +16,12 @@ from sendgate.breaker import BreakerState
 from sendgate.embedded_redis import RedisProcess, free_port
 from sendgate.errors import BackendError, StartupError
 from sendgate.keys import account_base, account_key
-from sendgate.months import month_table
 from sendgate.server import SendGateServer
 from sendgate.store.redis_store import RedisStore
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 from tests.cluster import RedisCluster
-from tests.conftest import DAY, T0, ServerFactory, acct
+from tests.conftest import T0, ServerFactory, acct
 from tests.faultproxy import FaultProxy
 
 FAST = {"timeout_ms": 200, "breaker_failures": 2, "breaker_open_ms": 100, "health_interval_ms": 50}
@@ -99,7 +97,7 @@ async def test_fail_open_allows_degraded_and_recovers(
 
     await until(not_serving, "NOT_SERVING")
 
-    own_redis.start()  # same port, empty data, no scripts loaded (NOSCRIPT path)
+    own_redis.start()  # same port, empty data, no functions loaded (missing library path)
 
     async def recovered() -> bool:
         r = await stub.CanSend(msg(s), timeout=1)
@@ -238,14 +236,13 @@ async def test_a_redis_that_refuses_stops_start_up_at_once(server_factory: Serve
 
 async def test_nothing_is_counted_before_redis_is_prepared(own_redis: RedisProcess) -> None:
     store = RedisStore.from_url(own_redis.url)
-    months = month_table(T0, ZoneInfo("UTC"))
     try:
         await store.ping(1.0)  # reachability is checked before preparing
         with pytest.raises(BackendError) as info:
-            await store.note_inbound("a", "b", T0, DAY, months, 1.0)
+            await store.note_inbound("a", "b", T0, 1.0)
         assert info.value.kind == "unprepared"
         await store.prepare(allow_evicting=False)
-        assert await store.note_inbound("a", "b", T0, DAY, months, 1.0) == 0
+        assert await store.note_inbound("a", "b", T0, 1.0) == 0
     finally:
         await store.close()
 
@@ -270,7 +267,7 @@ async def test_start_checks_every_cluster_node_for_eviction(
 
 
 @pytest.mark.cluster
-async def test_batch_with_scripts_missing_on_one_node_runs_each_message_once(
+async def test_batch_with_library_missing_on_one_node_runs_each_message_once(
     server_factory: ServerFactory,
     redis_cluster: RedisCluster,
     channel_to: Callable[..., grpc.aio.Channel],
@@ -280,7 +277,7 @@ async def test_batch_with_scripts_missing_on_one_node_runs_each_message_once(
     senders = [acct("s") for _ in range(30)]  # spread over every primary
     one = redis_cluster.primary_for(account_key(senders[0]))
     client = redis_sync.Redis.from_url(one.url)
-    client.script_flush()  # only there: the other nodes' commands succeed the first time
+    client.function_flush()  # only there: the other nodes' calls succeed the first time
     client.close()
     reqs = [
         pb.CanSendRequest(sender=s, recipient=acct("r"), message_id="m", at_unix_ms=T0)
@@ -294,7 +291,7 @@ async def test_batch_with_scripts_missing_on_one_node_runs_each_message_once(
 @pytest.mark.parametrize(
     "where", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)]
 )
-async def test_script_flush_is_recovered(
+async def test_function_flush_is_recovered(
     where: str,
     server_factory: ServerFactory,
     channel_to: Callable[..., grpc.aio.Channel],
@@ -310,12 +307,26 @@ async def test_script_flush_is_recovered(
     stub = pb_grpc.SendGateStub(channel_to(server))
     s = acct("s")
     assert (await stub.CanSend(msg(s), timeout=2)).usage.used == 1
-    for node in nodes:  # on a cluster every node, so both script calls hit NOSCRIPT
+    for node in nodes:  # every primary (replicas follow), so both calls miss the library
         client = redis_sync.Redis.from_url(node.url)
-        client.script_flush()
+        if client.info("replication")["role"] == "master":
+            client.function_flush()
         client.close()
-    after = await stub.CanSend(msg(s), timeout=2)  # NOSCRIPT → reload → retry, counted once
+    # Function not found → one reload → rerun, counted once.
+    after = await stub.CanSend(msg(s), timeout=2)
     assert (after.degraded, after.usage.used) == (False, 2)
+    batch = await stub.CanSendBatch(pb.CanSendBatchRequest(requests=[msg(s), msg(s)]), timeout=2)
+    assert [r.usage.used for r in batch.responses] == [3, 4]
+    assert server.store is not None
+    lib = server.store.library.name
+    for node in nodes:  # reloaded on every primary (a cluster: redis-py sends it to each)
+        client = redis_sync.Redis.from_url(node.url)
+        try:
+            if client.info("replication")["role"] == "master":
+                listing = client.function_list(library=lib)  # [[b"library_name", name, …]]
+                assert [entry[1] for entry in listing] == [lib.encode()], node
+        finally:
+            client.close()
 
 
 async def test_out_of_memory_follows_the_failure_policy(

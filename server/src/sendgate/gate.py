@@ -2,7 +2,8 @@
 
 It owns the failure policy (via Guard: deadline budget, circuit breaker; here
 fail-open or fail-closed) and domain metrics; it knows no gRPC and no Redis command.
-The request path is: service (gRPC) → Gate → RedisStore (Lua) → Redis.
+The request path is: service (gRPC) → Gate → RedisStore (Redis Functions) → Redis.
+The policy numbers travel inside the function library built from the settings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sendgate.errors import BackendError
 from sendgate.events import EventSink
 from sendgate.guard import Deadline, Guard
 from sendgate.months import MonthCache, MonthTable, wall_ms
+from sendgate.store import library
 from sendgate.store.params import QuotaParams
 from sendgate.store.redis_store import RedisStore
 
@@ -51,6 +53,9 @@ class Gate:
         observer: DecisionObserver,
     ) -> None:
         self.params = QuotaParams.from_settings(settings)
+        # The store calls the library holding these settings (loaded at prepare, or on
+        # first use when the store was prepared before the gate existed).
+        store.use_library(library.build(settings))
         self._store = store
         self._guard = guard
         self._events = events
@@ -60,6 +65,8 @@ class Gate:
         self._mode = settings.failure_mode
 
     def table(self, at_ms: int) -> MonthTable:
+        """The month table around `at_ms` (admin.py passes it to upsert_account, which no
+        longer needs it: the library has the months built in)."""
         return self._months.table(at_ms or wall_ms())
 
     def _degrade(self, err: BackendError) -> SendDecision:
@@ -74,33 +81,26 @@ class Gate:
     async def can_send(self, req: SendRequest, time_remaining_s: float | None) -> SendDecision:
         """Decide one message: count on the sender's slot, then note it on the recipient's."""
         decide = self._store.send_local if self._store.single_call else self._store.can_send
-        months = self.table(req.at_ms)
         left = Deadline(time_remaining_s)
         try:
-            result = await self._guard.run(
-                time_remaining_s, lambda b: decide(req, self.params, months, b)
-            )
+            result = await self._guard.run(time_remaining_s, lambda b: decide(req, b))
         except BackendError as err:
             result = self._degrade(err)
             self._observer.decided(result, recorded=False)
             return result
         self._observer.decided(result, recorded=not (req.dry_run or result.duplicate))
         if result.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
-            await self._note_delivery(req, months, left())
+            await self._note_delivery(req, left())
         await self._events.emit(req.sender, req.at_ms, result.events)
         return result
 
-    async def _note_delivery(
-        self, req: SendRequest, months: MonthTable, time_remaining_s: float | None
-    ) -> None:
+    async def _note_delivery(self, req: SendRequest, time_remaining_s: float | None) -> None:
         # The message is delivered: the recipient may now reply for free. A failure here
         # leaves the decision standing; a retry with the same message_id notes it again.
         try:
             await self._guard.run(
                 time_remaining_s,
-                lambda b: self._store.note_inbound(
-                    req.recipient, req.sender, req.at_ms, self.params.window_ms, months, b
-                ),
+                lambda b: self._store.note_inbound(req.recipient, req.sender, req.at_ms, b),
             )
         except BackendError as err:
             log.warning("recipient note failed", extra={"error": str(err)})
@@ -108,15 +108,15 @@ class Gate:
     async def can_send_batch(
         self, reqs: Sequence[SendRequest], time_remaining_s: float | None
     ) -> list[SendDecision]:
-        """Decide many messages in one pipelined round trip (standalone Redis), or two on
+        """Decide many messages: one call per sender deciding its messages in request
+        order, the senders pipelined in one round trip (standalone Redis), or two on
         Redis Cluster (senders, then recipients: there a message in the batch does not
         see the recipient notes of earlier ones)."""
-        items = [(r, self.table(r.at_ms)) for r in reqs]
         left = Deadline(time_remaining_s)
         try:
             results = await self._guard.run(
                 time_remaining_s,
-                lambda b: self._store.can_send_many(items, self.params, b),
+                lambda b: self._store.can_send_many(reqs, b),
                 items=len(reqs),
             )
         except BackendError as err:
@@ -125,15 +125,15 @@ class Gate:
                 self._observer.decided(d, recorded=False)
             return degraded
         notes = []
-        for (req, months), res in zip(items, results, strict=True):
+        for req, res in zip(reqs, results, strict=True):
             self._observer.decided(res, recorded=not (req.dry_run or res.duplicate))
             if res.decision is Decision.ALLOW and not req.dry_run and not self._store.single_call:
-                notes.append((req.recipient, req.sender, req.at_ms, months))
+                notes.append((req.recipient, req.sender, req.at_ms))
         if notes:
             try:
                 await self._guard.run(
                     left(),
-                    lambda b: self._store.note_inbound_many(notes, self.params.window_ms, b),
+                    lambda b: self._store.note_inbound_many(notes, b),
                     items=len(notes),
                 )
             except BackendError as err:
@@ -150,9 +150,7 @@ class Gate:
         """`replier` answered `replied_to`; returns how many messages stopped counting."""
         return await self._guard.run(
             time_remaining_s,
-            lambda b: self._store.note_inbound(
-                replied_to, replier, at_ms, self.params.window_ms, self.table(at_ms), b
-            ),
+            lambda b: self._store.note_inbound(replied_to, replier, at_ms, b),
         )
 
     async def account(
@@ -160,9 +158,7 @@ class Gate:
     ) -> AccountView:
         view = await self._guard.run(
             time_remaining_s,
-            lambda b: self._store.account(
-                account, at_ms, self.params, self.table(at_ms), b, evaluate=evaluate
-            ),
+            lambda b: self._store.account(account, at_ms, b, evaluate=evaluate),
         )
         await self._events.emit(account, at_ms, view.events)
         return view
@@ -181,7 +177,7 @@ class Gate:
         """A block or spam report; returns the subject's quality afterwards."""
         quality, _, events = await self._guard.run(
             time_remaining_s,
-            lambda b: self._store.feedback(subject, reporter, kind, at_ms, self.params, b),
+            lambda b: self._store.feedback(subject, reporter, kind, at_ms, b),
         )
         await self._events.emit(subject, at_ms, events)
         return quality

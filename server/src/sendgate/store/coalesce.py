@@ -1,10 +1,10 @@
-"""Coalesces the script calls of concurrent requests into one pipeline per loop turn.
+"""Coalesces the function calls of concurrent requests into one pipeline per loop turn.
 
 Under concurrency each request used to take its own pooled connection and round trip.
-Here every EVALSHA issued during one event-loop iteration joins a single
+Here every FCALL issued during one event-loop iteration joins a single
 non-transactional pipeline, sent once: one write, one read, far fewer wake-ups. Each
-caller still gets its own result or error (NOSCRIPT included, so the store's reload
-and retry works as before). A caller that times out stops waiting; its command may
+caller still gets its own result or error (a missing library included, so the store's
+reload and retry works as before). A caller that times out stops waiting; its command may
 still run, exactly as with a lost reply (message_id makes a retry safe).
 """
 
@@ -22,8 +22,8 @@ class Coalescer:
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def evalsha(self, *args: Any) -> asyncio.Future[Any]:
-        """Queue `EVALSHA *args`; the future resolves with its reply."""
+    def call(self, *args: Any) -> asyncio.Future[Any]:
+        """Queue the command `args` (e.g. FCALL ...); the future resolves with its reply."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._pending.append((args, fut))
@@ -47,7 +47,7 @@ class Coalescer:
         if len(batch) == 1:
             args, fut = batch[0]
             try:
-                result = await self._client.evalsha(*args)
+                result = await self._client.execute_command(*args)
             except Exception as exc:
                 if not fut.done():
                     fut.set_exception(exc)
@@ -57,7 +57,7 @@ class Coalescer:
             return
         pipe = self._client.pipeline(transaction=False)
         for args, _ in batch:
-            pipe.execute_command("EVALSHA", *args)
+            pipe.execute_command(*args)
         try:
             results = await pipe.execute(raise_on_error=False)
         except Exception as exc:

@@ -1,4 +1,5 @@
-"""Script replies to domain objects (pure; no Redis)."""
+"""Function replies to domain objects (pure; no Redis). Positions come from
+`sendgate.store.layout`, the table the Lua replies are generated from."""
 
 from __future__ import annotations
 
@@ -21,72 +22,91 @@ from sendgate.domain import (
     Usage,
     Warning,
 )
+from sendgate.store.layout import DECISION, USAGE, index
 
 
 def text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def events(raw: Sequence[Any], start: int) -> tuple[Event, ...]:
-    """Decode biz.lua flat_events starting at raw[start] (the count)."""
+def _events_at(raw: Sequence[Any], start: int) -> tuple[tuple[Event, ...], int]:
+    """biz.lua flat_events at raw[start] (the count); returns them and the next index."""
     if start >= len(raw):
-        return ()
+        return (), start
     n, i, out = int(raw[start]), start + 1, []
     for _ in range(n):
         kind, nfields = text(raw[i]), int(raw[i + 1])
         vals = [text(v) for v in raw[i + 2 : i + 2 + 2 * nfields]]
         out.append(Event(kind, tuple(zip(vals[::2], vals[1::2], strict=True))))
         i += 2 + 2 * nfields
-    return tuple(out)
+    return tuple(out), i
+
+
+def events(raw: Sequence[Any], start: int) -> tuple[Event, ...]:
+    """Decode biz.lua flat_events starting at raw[start] (the count)."""
+    return _events_at(raw, start)[0]
 
 
 def flags(bits: int) -> tuple[Flag, ...]:
     return tuple(f for f in Flag if bits & (1 << (f.value - 1)))
 
 
-def usage(raw: Sequence[Any], at: int) -> Usage:
-    """Usage from the 11 values at raw[at:] (used … flag bits)."""
-    used, limit, resets_at, uused, ulimit, kind, tl, open_, q, st, bits = (
-        int(v) for v in raw[at : at + 11]
-    )
+_U = index(USAGE)
+_D = index(DECISION)
+
+
+def _usage(v: Sequence[int], at: dict[str, int]) -> Usage:
     return Usage(
-        used, limit, resets_at, uused, ulimit, AccountKind(kind), tl, open_,
-        Quality(q), AccountStatus(st), flags(bits),
+        v[at["used"]], v[at["limit"]], v[at["resets_at"]], v[at["username_used"]],
+        v[at["username_limit"]], AccountKind(v[at["kind"]]), v[at["tier_limit"]],
+        v[at["unique_users_24h"]], Quality(v[at["quality"]]), AccountStatus(v[at["status"]]),
+        flags(v[at["flags"]]),
     )  # fmt: skip
 
 
-def decision(raw: Sequence[Any]) -> SendDecision:
-    d, r, c, used, limit, resets_at, uused, ulimit, w, retry, dup, kind = (int(v) for v in raw[:12])
-    tl, open_, q, st, bits = (int(v) for v in raw[12:17])
-    return SendDecision(
-        decision=Decision(d),
-        reason=Reason(r),
-        counted=bool(c),
-        usage=Usage(
-            used,
-            limit,
-            resets_at,
-            uused,
-            ulimit,
-            AccountKind(kind),
-            tl,
-            open_,
-            Quality(q),
-            AccountStatus(st),
-            flags(bits),
-        ),
-        warning=Warning(w),
-        retry_after_ms=retry,
-        duplicate=bool(dup),
-        events=events(raw, 17),
+def usage(raw: Sequence[Any], at: int) -> Usage:
+    """Usage from the layout USAGE values at raw[at:]."""
+    return _usage([int(v) for v in raw[at : at + len(USAGE)]], _U)
+
+
+def _decision_at(raw: Sequence[Any], start: int) -> tuple[SendDecision, int]:
+    v = [int(x) for x in raw[start : start + len(DECISION)]]
+    evs, end = _events_at(raw, start + len(DECISION))
+    d = SendDecision(
+        decision=Decision(v[_D["decision"]]),
+        reason=Reason(v[_D["reason"]]),
+        counted=bool(v[_D["counted"]]),
+        usage=_usage(v, _D),
+        warning=Warning(v[_D["warning"]]),
+        retry_after_ms=v[_D["retry_after"]],
+        duplicate=bool(v[_D["duplicate"]]),
+        events=evs,
     )
+    return d, end
+
+
+def decision(raw: Sequence[Any]) -> SendDecision:
+    """One decision (layout DECISION, then its events)."""
+    return _decision_at(raw, 0)[0]
+
+
+def decisions(raw: Sequence[Any], n: int) -> list[SendDecision]:
+    """`n` decisions one after another (send_group)."""
+    out, i = [], 0
+    for _ in range(n):
+        d, i = _decision_at(raw, i)
+        out.append(d)
+    if i != len(raw):
+        raise ValueError(f"send_group reply: {len(raw) - i} values left over")
+    return out
 
 
 def account_view(account: str, raw: Sequence[Any]) -> AccountView:
-    """biz.lua account_view: usage (6 + 5 values), 4 extras, reasons, score, features, events."""
-    bv, iv, registered_at, tier_index, nreasons = (int(v) for v in raw[11:16])
-    reasons = tuple(text(v) for v in raw[16 : 16 + nreasons])
-    at = 16 + nreasons
+    """biz.lua account_view: layout USAGE, 4 extras, reasons, score, features, events."""
+    u = len(USAGE)
+    bv, iv, registered_at, tier_index, nreasons = (int(v) for v in raw[u : u + 5])
+    reasons = tuple(text(v) for v in raw[u + 5 : u + 5 + nreasons])
+    at = u + 5 + nreasons
     score, nfeatures = float(text(raw[at])), int(raw[at + 1])
     names = [text(v) for v in raw[at + 2 : at + 2 + 2 * nfeatures : 2]]
     values = [float(text(v)) for v in raw[at + 3 : at + 2 + 2 * nfeatures : 2]]

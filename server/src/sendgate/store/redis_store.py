@@ -1,13 +1,14 @@
-"""The Redis side of every decision: one script call per account slot.
+"""The Redis side of every decision: one Redis Function call per account slot.
 
 This module is the only one that knows Redis commands. Redis errors are mapped
-to `sendgate.errors.BackendError` here, at the boundary.
+to `sendgate.errors.BackendError` here, at the boundary. The functions come from one
+generated library (`sendgate.store.library`); their arguments follow
+`sendgate.store.layout`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import time
@@ -21,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from sendgate import keys
+from sendgate.config import load_settings
 from sendgate.domain import (
     AccountKind,
     AccountView,
@@ -35,14 +37,19 @@ from sendgate.domain import (
 )
 from sendgate.errors import BackendError, StartupError
 from sendgate.months import MonthTable
-from sendgate.store import parse
+from sendgate.store import functions, parse
 from sendgate.store.cluster_client import TrackedRedisCluster
 from sendgate.store.coalesce import Coalescer
+from sendgate.store.layout import FUNCTIONS, Arg
+from sendgate.store.library import ID_LEN, FunctionLibrary, build
 from sendgate.store.params import QuotaParams
-from sendgate.store.scripts import SCRIPT_NAMES, LuaScript, script
+from sendgate.store.version import check_server
 
 # Policies that may evict sendgate's keys: every key has a TTL, so volatile-* evict too.
 _SAFE_POLICIES = frozenset({"noeviction"})
+# FCALL's answer when the library is not loaded on that node (the analogue of
+# NOSCRIPT): the function did not run, so running it after a reload cannot count twice.
+_MISSING = "Function not found"
 
 
 class StoreObserver(Protocol):
@@ -53,10 +60,13 @@ class StoreObserver(Protocol):
     def redis_error(self, kind: str) -> None: ...
 
 
-def message_key(message_id: str) -> str:
-    """A short fixed-size key for a message_id (72-bit hash; per sender, per day)."""
-    digest = hashlib.blake2b(message_id.encode(), digest_size=9).digest()
-    return base64.b64encode(digest).decode()
+def message_key(message_id: str) -> bytes:
+    """The idempotency key of a message_id: ID_LEN bytes of its hash (per sender, per day)."""
+    return hashlib.blake2b(message_id.encode(), digest_size=ID_LEN).digest()
+
+
+def _missing(result: object) -> bool:
+    return isinstance(result, rexc.ResponseError) and str(result).startswith(_MISSING)
 
 
 def _classify(exc: BaseException) -> BackendError:
@@ -68,7 +78,7 @@ def _classify(exc: BaseException) -> BackendError:
         return BackendError("connection", str(exc) or type(exc).__name__)
     if isinstance(exc, rexc.ResponseError):
         text = str(exc)
-        # Inside a script (Redis 6.2) the OOM arrives wrapped: "… -OOM command not allowed".
+        # Inside a function the OOM may arrive wrapped: "… -OOM command not allowed".
         oom = isinstance(exc, rexc.OutOfMemoryError) or "OOM command not allowed" in text
         return BackendError("oom" if oom else "response", text)
     return BackendError("other", f"{type(exc).__name__}: {exc}")
@@ -77,7 +87,7 @@ def _classify(exc: BaseException) -> BackendError:
 def make_client(url: str, connect_timeout_s: float, max_connections: int) -> Any:
     """A redis.asyncio client for `url` (standalone, unix socket or cluster).
 
-    Client retries are off: a reply lost after the script ran would otherwise run it
+    Client retries are off: a reply lost after the function ran would otherwise run it
     again. Retrying is the caller's choice, made safe by message_id idempotency.
     """
     common: dict[str, Any] = {
@@ -96,8 +106,14 @@ def make_client(url: str, connect_timeout_s: float, max_connections: int) -> Any
     return aioredis.Redis(connection_pool=pool)
 
 
+def message_args(req: SendRequest) -> list[Arg]:
+    """One message's arguments (layout MESSAGE; public so benchmarks call FCALL directly)."""
+    return [req.at_ms, req.recipient, message_key(req.message_id), int(req.via),
+            1 if req.dry_run else 0]  # fmt: skip
+
+
 class RedisStore:
-    """Runs sendgate's Lua scripts; every method maps Redis faults to BackendError."""
+    """Calls sendgate's Redis Functions; every method maps Redis faults to BackendError."""
 
     def __init__(
         self,
@@ -106,21 +122,26 @@ class RedisStore:
         *,
         one_call: bool = True,
         coalesce: bool = True,
+        library: FunctionLibrary | None = None,
     ) -> None:
         self._client = client
-        # Standalone Redis holds every account: a message is one script call. A cluster
-        # spreads accounts over slots: sender and recipient are two calls.
+        # Standalone Redis holds every account: a message is one function call. A
+        # cluster spreads accounts over slots: sender and recipient are two calls.
         self.single_call = one_call and not isinstance(client, RedisCluster)
         self._in_flight = client.in_flight if isinstance(client, TrackedRedisCluster) else None
         # Cluster pipelines split by slot themselves; coalescing targets standalone.
         self._coalescer = Coalescer(client) if coalesce and self.single_call else None
         self._observer = observer
-        self._scripts: dict[str, LuaScript] = {name: script(name) for name in SCRIPT_NAMES}
+        # The default configuration's library until the gate says which one it uses.
+        self.library = library or build(load_settings())
         # Calls wait for prepare(): until the eviction policy was checked, nothing counts.
         self.prepared = False
-        # One reload at a time after NOSCRIPT; callers that saw the same generation share it.
+        # One reload at a time after a missing library; callers that saw the same
+        # generation share it.
         self._reload_lock = asyncio.Lock()
-        self._scripts_generation = 0
+        self._generation = 0
+        self._touched_at = 0.0
+        self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_url(
@@ -132,11 +153,23 @@ class RedisStore:
         observer: StoreObserver | None = None,
         one_call: bool = True,
         coalesce: bool = True,
+        library: FunctionLibrary | None = None,
     ) -> RedisStore:
         client = make_client(url, connect_timeout_s, max_connections)
-        return cls(client, observer, one_call=one_call, coalesce=coalesce)
+        return cls(client, observer, one_call=one_call, coalesce=coalesce, library=library)
+
+    def use_library(self, library: FunctionLibrary) -> None:
+        """Call `library` from now on. Loaded by the next prepare(), or on first use (a
+        missing library is loaded and the call rerun)."""
+        if library.name != self.library.name:
+            self.library = library
+            self._touched_at = 0.0
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         if self._coalescer is not None:
             await self._coalescer.close()
         if isinstance(self._client, RedisCluster):
@@ -148,14 +181,16 @@ class RedisStore:
     # ------------------------------------------------------------ start-up
 
     async def prepare(self, *, allow_evicting: bool) -> None:
-        """Check the eviction policy (every node of a cluster) and register the scripts."""
+        """Check the server version and eviction policy (every node of a cluster), load
+        the function library and prune libraries no sidecar has used for days."""
         async with self._permit():
             if isinstance(self._client, TrackedRedisCluster):
-                per_node = await self._client.info("memory", target_nodes=RedisCluster.PRIMARIES)
-                infos = [*per_node.values(), *await self._client.replica_infos("memory")]
+                per_node = await self._client.info(target_nodes=RedisCluster.PRIMARIES)
+                infos = [*per_node.values(), *await self._client.replica_infos("default")]
             else:
-                infos = [await self._client.info("memory")]
+                infos = [await self._client.info()]
             for info in infos:
+                check_server(info)
                 policy = info.get("maxmemory_policy", b"noeviction")
                 policy = policy.decode() if isinstance(policy, bytes) else str(policy)
                 if policy not in _SAFE_POLICIES and not allow_evicting:
@@ -164,20 +199,31 @@ class RedisStore:
                         "out fresh quotas; set it to noeviction or start with "
                         "allow_evicting_redis = true"
                     )
-            await self.load_scripts()
+            await self.load_library()
+            await functions.prune(self._client, keep=self.library)
         self.prepared = True
 
     def _permit(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._in_flight if self._in_flight is not None else contextlib.nullcontext()
 
-    async def load_scripts(self) -> None:
-        for s in self._scripts.values():
-            sha = await self._client.script_load(s.source)
-            sha = sha.decode() if isinstance(sha, bytes) else sha
-            if sha != s.sha:
-                raise StartupError(
-                    f"redis returned sha {sha} for script {s.name}, expected {s.sha}"
-                )
+    async def load_library(self) -> None:
+        await functions.load(self._client, self.library)
+        self._touched_at = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        # Hourly while deciding: a library in use is never pruned (functions.py).
+        if time.monotonic() - self._touched_at < functions.HEARTBEAT_EVERY_S:
+            return
+        self._touched_at = time.monotonic()
+
+        async def touch() -> None:
+            with contextlib.suppress(Exception):  # best effort; the next hour retries
+                async with self._permit():
+                    await functions.touch(self._client, self.library)
+
+        task = asyncio.get_running_loop().create_task(touch())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------ calls
 
@@ -194,7 +240,10 @@ class RedisStore:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(budget_s), self._permit():
-                return await self._rerun_on_noscript(run)
+                result = await self._rerun_on_missing(run)
+            if not before_prepare:
+                self._heartbeat()
+            return result
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -211,154 +260,135 @@ class RedisStore:
             if self._observer is not None:
                 self._observer.redis_call(time.perf_counter() - start)
 
-    async def _rerun_on_noscript(self, run: Callable[[], Awaitable[Any]]) -> Any:
-        seen = self._scripts_generation
+    async def _rerun_on_missing(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        seen = self._generation
         try:
             return await run()
-        except rexc.NoScriptError:
-            # Redis restarted, failed over or flushed its scripts; the script did not run.
-            await self._reload_scripts(seen)
+        except rexc.ResponseError as exc:
+            if not _missing(exc):
+                raise
+            # Redis restarted, failed over or flushed its functions; the call did not run.
+            await self._reload(seen)
             return await run()
 
-    async def _reload_scripts(self, seen: int) -> None:
+    async def _reload(self, seen: int) -> None:
         async with self._reload_lock:
-            if self._scripts_generation == seen:  # nobody reloaded since we looked
-                await self.load_scripts()
-                self._scripts_generation += 1
+            if self._generation == seen:  # nobody reloaded since we looked
+                await self.load_library()
+                self._generation += 1
 
-    async def _eval_pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """EVALSHA `commands` in one pipeline. Those that hit NOSCRIPT (and so did not
-        run) are sent again after one shared reload; the others never run twice."""
+    def _fcall_args(self, fn: str, keys_: Sequence[str], args: Sequence[Arg]) -> tuple[Any, ...]:
+        return ("FCALL", self.library.function(fn), len(keys_), *keys_, *args)
+
+    async def _pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send `commands` in one pipeline. Those that found the library missing (and so
+        did not run) are sent again after one shared reload; the others never run twice."""
 
         async def send(batch: Sequence[tuple[Any, ...]]) -> list[Any]:
             pipe = self._client.pipeline(transaction=False)
             for args in batch:
-                pipe.execute_command("EVALSHA", *args)
+                pipe.execute_command(*args)
             return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
-        seen = self._scripts_generation
+        seen = self._generation
         results = await send(commands)
-        missing = [i for i, r in enumerate(results) if isinstance(r, rexc.NoScriptError)]
+        missing = [i for i, r in enumerate(results) if _missing(r)]
         if missing:
-            await self._reload_scripts(seen)
+            await self._reload(seen)
             again = await send([commands[i] for i in missing])
             for i, result in zip(missing, again, strict=True):
                 results[i] = result
         for result in results:
-            if isinstance(result, rexc.NoScriptError):
-                # Still missing after a reload: an error, never a rerun of the whole batch.
-                raise rexc.ResponseError(str(result))
             if isinstance(result, Exception):
+                # Still missing after a reload: an error, never a rerun of the whole batch.
                 raise result
         return results
 
-    def _evalsha(self, name: str, key: str, args: Sequence[str | int | bytes]) -> Awaitable[Any]:
+    def _send(self, command: tuple[Any, ...]) -> Awaitable[Any]:
         if self._coalescer is not None:
-            return self._coalescer.evalsha(self._scripts[name].sha, 1, key, *args)
-        return self._client.evalsha(self._scripts[name].sha, 1, key, *args)  # type: ignore[no-any-return]
+            return self._coalescer.call(*command)
+        return self._client.execute_command(*command)  # type: ignore[no-any-return]
 
     async def ping(self, budget_s: float) -> None:
         await self._call(budget_s, self._client.ping, before_prepare=True)
 
     async def _run(
-        self, budget_s: float, name: str, key: str, args: Sequence[str | int | bytes]
+        self, budget_s: float, fn: str, keys_: Sequence[str], args: Sequence[Arg]
     ) -> Any:
-        return await self._call(budget_s, lambda: self._evalsha(name, key, args))
+        command = self._fcall_args(fn, keys_, args)
+        return await self._call(budget_s, lambda: self._send(command))
 
     # ------------------------------------------------------------ messages
 
-    @staticmethod
-    def send_args(req: SendRequest, p: QuotaParams, months: MonthTable) -> list[str | int | bytes]:
-        """can_send.lua's arguments (public so benchmarks call the script directly)."""
-        return [
-            req.at_ms, req.recipient, message_key(req.message_id), int(req.via),
-            1 if req.dry_run else 0, 1 if p.enforce else 0,
-            p.personal_monthly, p.business_monthly, p.username_monthly, p.warn_bp,
-            p.window_ms, p.idempotency_ms, *months.args(), *p.biz,
-        ]  # fmt: skip
-
-    async def can_send(
-        self, req: SendRequest, params: QuotaParams, months: MonthTable, budget_s: float
-    ) -> SendDecision:
+    async def can_send(self, req: SendRequest, budget_s: float) -> SendDecision:
         """Decide and count on the sender's slot (the recipient's side is `note_inbound`)."""
-        args = self.send_args(req, params, months)
-        raw = await self._run(budget_s, "can_send", keys.account_key(req.sender), args)
+        raw = await self._run(
+            budget_s, "can_send", [keys.account_key(req.sender)], message_args(req)
+        )
         return parse.decision(raw)
 
-    async def send_local(
-        self, req: SendRequest, params: QuotaParams, months: MonthTable, budget_s: float
-    ) -> SendDecision:
-        """Decide, count and note the recipient in one script (standalone Redis only)."""
-        args = [*self.send_args(req, params, months), req.sender]
-        sha = self._scripts["send_local"].sha
-        sender, recipient = keys.account_key(req.sender), keys.account_key(req.recipient)
-        evalsha = self._coalescer.evalsha if self._coalescer else self._client.evalsha
-        raw = await self._call(budget_s, lambda: evalsha(sha, 2, sender, recipient, *args))
+    async def send_local(self, req: SendRequest, budget_s: float) -> SendDecision:
+        """Decide, count and note the recipient in one call (standalone Redis only)."""
+        keys_ = [keys.account_key(req.sender), keys.account_key(req.recipient)]
+        raw = await self._run(budget_s, "send_local", keys_, [*message_args(req), req.sender])
         return parse.decision(raw)
+
+    def group_command(self, sender: str, reqs: Sequence[SendRequest]) -> tuple[Any, ...]:
+        """The send_group FCALL deciding `reqs` (all from `sender`) in order."""
+        keys_ = [keys.account_key(sender)]
+        if self.single_call:
+            keys_ += [keys.account_key(r.recipient) for r in reqs]
+        args: list[Arg] = FUNCTIONS["send_group"].pack(
+            local=1 if self.single_call else 0, sender_id=sender
+        )
+        for r in reqs:
+            args += message_args(r)
+        return self._fcall_args("send_group", keys_, args)
 
     async def can_send_many(
-        self,
-        items: Sequence[tuple[SendRequest, MonthTable]],
-        params: QuotaParams,
-        budget_s: float,
+        self, reqs: Sequence[SendRequest], budget_s: float
     ) -> list[SendDecision]:
-        """Decide many messages in one pipeline round trip, in request order. On standalone
-        Redis each message also notes its recipient (send_local), so later messages of the
-        batch see earlier ones."""
-        local = self.single_call
-        sha = self._scripts["send_local" if local else "can_send"].sha
-
+        """Decide many messages: one send_group call per sender (its messages in request
+        order), the groups pipelined in one round trip. On standalone Redis each message
+        also notes its recipient, so later groups see the notes of earlier ones."""
+        groups: dict[str, list[int]] = {}
+        for i, req in enumerate(reqs):
+            groups.setdefault(req.sender, []).append(i)
         commands = [
-            (sha, 2, keys.account_key(req.sender), keys.account_key(req.recipient),
-             *self.send_args(req, params, months), req.sender)
-            if local
-            else (sha, 1, keys.account_key(req.sender), *self.send_args(req, params, months))
-            for req, months in items
-        ]  # fmt: skip
-        raws = await self._call(budget_s, lambda: self._eval_pipeline(commands))
-        return [parse.decision(raw) for raw in raws]
+            self.group_command(sender, [reqs[i] for i in idx]) for sender, idx in groups.items()
+        ]
+        raws = await self._call(budget_s, lambda: self._pipeline(commands))
+        out: list[SendDecision | None] = [None] * len(reqs)
+        for idx, raw in zip(groups.values(), raws, strict=True):
+            for i, decision in zip(idx, parse.decisions(raw, len(idx)), strict=True):
+                out[i] = decision
+        return [d for d in out if d is not None]
 
-    async def note_inbound(
-        self,
-        account: str,
-        writer: str,
-        at_ms: int,
-        window_ms: int,
-        months: MonthTable,
-        budget_s: float,
-    ) -> int:
+    async def note_inbound(self, account: str, writer: str, at_ms: int, budget_s: float) -> int:
         """`writer` wrote to `account`: open the conversation, refund. Returns the refund."""
-        args: list[str | int | bytes] = [at_ms, writer, window_ms, *months.args()]
-        return int(await self._run(budget_s, "note_inbound", keys.account_key(account), args))
+        args = FUNCTIONS["note_inbound"].pack(now=at_ms, writer=writer)
+        return int(await self._run(budget_s, "note_inbound", [keys.account_key(account)], args))
 
     async def note_inbound_many(
-        self, notes: Sequence[tuple[str, str, int, MonthTable]], window_ms: int, budget_s: float
+        self, notes: Sequence[tuple[str, str, int]], budget_s: float
     ) -> None:
-        """Several (account, writer, at_ms, months) notes in one pipeline round trip."""
+        """Several (account, writer, at_ms) notes in one pipeline round trip."""
         if not notes:
             return
-        sha = self._scripts["note_inbound"].sha
         commands = [
-            (sha, 1, keys.account_key(account), at_ms, writer, window_ms, *months.args())
-            for account, writer, at_ms, months in notes
+            self._fcall_args("note_inbound", [keys.account_key(account)], [at_ms, writer])
+            for account, writer, at_ms in notes
         ]
-        await self._call(budget_s, lambda: self._eval_pipeline(commands))
+        await self._call(budget_s, lambda: self._pipeline(commands))
 
     # ------------------------------------------------------------ accounts
 
     async def account(
-        self,
-        account: str,
-        at_ms: int,
-        params: QuotaParams,
-        months: MonthTable,
-        budget_s: float,
-        *,
-        evaluate: bool = False,
+        self, account: str, at_ms: int, budget_s: float, *, evaluate: bool = False
     ) -> AccountView:
         """Usage and standing; a stale business is re-evaluated (always, with `evaluate`)."""
-        args = [at_ms, *params.limit_args(), *months.args(), 1 if evaluate else 0, *params.biz]
-        raw = await self._run(budget_s, "usage", keys.account_key(account), args)
+        args = FUNCTIONS["usage"].pack(now=at_ms, evaluate=1 if evaluate else 0)
+        raw = await self._run(budget_s, "usage", [keys.account_key(account)], args)
         return parse.account_view(account, raw)
 
     async def upsert_account(
@@ -373,11 +403,14 @@ class RedisStore:
         months: MonthTable,
         budget_s: float,
     ) -> AccountView:
-        args = [
-            at_ms, int(kind), int(business_verified), int(identity_verified), registered_at,
-            *params.limit_args(), *months.args(), *params.biz,
-        ]  # fmt: skip
-        raw = await self._run(budget_s, "upsert_account", keys.account_key(account), args)
+        """Create or update an account. `params` and `months` are unused (the library has
+        the limits and the month table built in); kept while the admin passes them."""
+        del params, months
+        args = FUNCTIONS["upsert_account"].pack(
+            now=at_ms, kind=int(kind), business_verified=int(business_verified),
+            identity_verified=int(identity_verified), registered_at=registered_at,
+        )  # fmt: skip
+        raw = await self._run(budget_s, "upsert_account", [keys.account_key(account)], args)
         return parse.account_view(account, raw)
 
     async def feedback(
@@ -386,24 +419,24 @@ class RedisStore:
         reporter: str,
         kind: FeedbackKind,
         at_ms: int,
-        params: QuotaParams,
         budget_s: float,
     ) -> tuple[Quality, bool, tuple[Event, ...]]:
         """A block or report; returns the subject's quality, whether it counted, events."""
-        args: list[str | int | bytes] = [at_ms, reporter, int(kind), *params.biz]
-        raw = await self._run(budget_s, "feedback", keys.account_key(subject), args)
+        args = FUNCTIONS["feedback"].pack(now=at_ms, reporter=reporter, kind=int(kind))
+        raw = await self._run(budget_s, "feedback", [keys.account_key(subject)], args)
         return Quality(int(raw[0])), bool(int(raw[1])), parse.events(raw, 2)
 
     async def opt_in(
         self, business: str, user: str, opted_in: bool, at_ms: int, budget_s: float
     ) -> None:
-        args: list[str | int | bytes] = [at_ms, user, 1 if opted_in else 0]
-        await self._run(budget_s, "opt_in", keys.account_key(business), args)
+        args = FUNCTIONS["opt_in"].pack(now=at_ms, user=user, opted_in=1 if opted_in else 0)
+        await self._run(budget_s, "opt_in", [keys.account_key(business)], args)
 
     async def set_allowance(
         self, account: str, extra: int, expires_at: int, budget_s: float
     ) -> None:
-        await self._run(budget_s, "set_allowance", keys.account_key(account), [extra, expires_at])
+        args = FUNCTIONS["set_allowance"].pack(extra=extra, expires=expires_at)
+        await self._run(budget_s, "set_allowance", [keys.account_key(account)], args)
 
     # ------------------------------------------------------------ exceptions
 
@@ -417,10 +450,11 @@ class RedisStore:
         budget_s: float,
     ) -> tuple[str, bool]:
         """Returns (request id, created); an open request of the account is returned as is."""
-        args: list[str | int | bytes] = [
-            at_ms, keys.escape(account), account, int(reason), note, request_id,
-        ]  # fmt: skip
-        raw = await self._run(budget_s, "exception_request", keys.EXCEPTIONS_PENDING, args)
+        args = FUNCTIONS["exception_request"].pack(
+            now=at_ms, account_part=keys.escape(account), account=account,
+            reason=int(reason), note=note, request_id=request_id,
+        )  # fmt: skip
+        raw = await self._run(budget_s, "exception_request", [keys.EXCEPTIONS_PENDING], args)
         return parse.text(raw[0]), bool(int(raw[2]))
 
     async def exception_review(
@@ -434,8 +468,11 @@ class RedisStore:
         budget_s: float,
     ) -> tuple[str, ExceptionRecord | None]:
         """('ok' | 'same' | 'conflict' | 'not_found', the record)."""
-        args: list[str | int | bytes] = [at_ms, request_id, 1 if approve else 0, extra, expires_at]
-        raw = await self._run(budget_s, "exception_review", keys.EXCEPTIONS_PENDING, args)
+        args = FUNCTIONS["exception_review"].pack(
+            now=at_ms, request_id=request_id, approve=1 if approve else 0, extra=extra,
+            expires=expires_at,
+        )  # fmt: skip
+        raw = await self._run(budget_s, "exception_review", [keys.EXCEPTIONS_PENDING], args)
         status = parse.text(raw[0])
         if status == "not_found":
             return status, None
@@ -451,10 +488,11 @@ class RedisStore:
         budget_s: float,
     ) -> list[ExceptionRecord]:
         """Requests in `state`, or (state None) the newest requests of `account`."""
-        args: list[str | int | bytes] = [
-            at_ms, int(state) if state else 0, limit, keys.escape(account or ""),
-        ]  # fmt: skip
-        raw = await self._run(budget_s, "exception_list", keys.EXCEPTIONS_PENDING, args)
+        args = FUNCTIONS["exception_list"].pack(
+            now=at_ms, state=int(state) if state else 0, limit=limit,
+            account_part=keys.escape(account or ""),
+        )  # fmt: skip
+        raw = await self._run(budget_s, "exception_list", [keys.EXCEPTIONS_PENDING], args)
         return parse.exception_list(raw, now_ms)
 
     # ------------------------------------------------------------ bans
@@ -470,8 +508,11 @@ class RedisStore:
     ) -> bool:
         """Ban (with identifier tokens) or unban; keeps the identifier index in step.
         Returns whether the ban state changed."""
-        args: list[str | int | bytes] = [at_ms, 1 if banned else 0, reason, *tokens]
-        raw = await self._run(budget_s, "ban", keys.account_key(account), args)
+        args = [
+            *FUNCTIONS["ban"].pack(now=at_ms, banned=1 if banned else 0, reason=reason),
+            *tokens,
+        ]
+        raw = await self._run(budget_s, "ban", [keys.account_key(account)], args)
         changed, held = bool(int(raw[0])), [parse.text(t) for t in raw[1:]]
 
         async def index() -> list[Any]:

@@ -8,49 +8,9 @@
 -- st (hash: c|b|s:<hour> conversations, blocks, spam reports, pruned to the window),
 -- hq (hash: <day> -> conversations opened at HIGH quality, 30 days), optin (hash).
 
-local HOUR_MS = 3600000
 local Q_HIGH, Q_MEDIUM, Q_LOW = 1, 2, 3
 local ST_CONNECTED, ST_FLAGGED, ST_RESTRICTED, ST_BANNED = 1, 2, 3, 4
 local FLAG_QUALITY_LOW = 1
-
--- Business configuration at ARGV[i..i+15] (sendgate/store/params.py BizParams.args).
-local function parse_biz(i)
-  local cfg = {tiers = {}}
-  for t in string.gmatch(ARGV[i], '%d+') do cfg.tiers[#cfg.tiers + 1] = tonumber(t) end
-  if #cfg.tiers == 0 then fail('bad argument tiers') end
-  cfg.downgrade_ms = int_arg(i + 1, 'downgrade_ms')
-  cfg.window_ms = int_arg(i + 2, 'quality_window_ms', 1)
-  cfg.recent_ms = int_arg(i + 3, 'recent_ms', 1)
-  cfg.recent_weight = int_arg(i + 4, 'recent_weight_pct', 100) / 100
-  cfg.low_bp = int_arg(i + 5, 'low_bp', 1)
-  cfg.medium_bp = int_arg(i + 6, 'medium_bp', 1)
-  cfg.min_sample = int_arg(i + 7, 'min_sample', 1)
-  cfg.surge = int_arg(i + 8, 'surge_per_hour', 1)
-  cfg.surge_bp = int_arg(i + 9, 'surge_factor_bp', 1)
-  cfg.eval_ms = int_arg(i + 10, 'eval_interval_ms', 1)
-  cfg.hq_needed = int_arg(i + 11, 'hq_needed')
-  cfg.idv_from = int_arg(i + 12, 'identity_from_tier')
-  cfg.cs_ms = int_arg(i + 13, 'cs_window_ms', 1)
-  cfg.upgrade_bp = int_arg(i + 14, 'upgrade_bp', 1)
-  cfg.min_feedback = int_arg(i + 15, 'min_feedback', 1)
-  -- Bulk detection (personal accounts): weights arrive as thousandths, may be negative.
-  cfg.bulk_on = ARGV[i + 16] == '1'
-  cfg.bulk_action = int_arg(i + 17, 'bulk_action')
-  cfg.bulk_threshold = int_arg(i + 18, 'bulk_threshold_bp', 1) / 10000
-  local w = {}
-  for k = 19, 25 do
-    w[#w + 1] = tonumber(ARGV[i + k])
-    if w[#w] == nil then fail('bad bulk weight at ' .. (i + k)) end
-  end
-  cfg.bias = w[1] / 1000
-  cfg.weights = {w[2] / 1000, w[3] / 1000, w[4] / 1000, w[5] / 1000, w[6] / 1000, w[7] / 1000}
-  cfg.throttle_bp = int_arg(i + 26, 'throttle_bp', 1)
-  cfg.bulk_period_ms = int_arg(i + 27, 'bulk_period_ms', 1)
-  cfg.burst = int_arg(i + 28, 'burst_per_hour', 1)
-  cfg.early_ms = int_arg(i + 29, 'early_burst_ms', 1)
-  cfg.min_messages = int_arg(i + 30, 'min_messages', 1)
-  return cfg
-end
 
 local function record(acct)
   local r = redis.call('HMGET', acct, 'k', 'bv', 'iv', 'ti', 'ql', 'fs', 'ev', 'rs', 'b',
@@ -224,10 +184,10 @@ end
 
 -- The business part of Usage: tier limit, unique users 24 h, quality, status, flags.
 local function business_usage(base, now, cfg, rec)
-  if rec.kind ~= 2 then return {0, 0, 0, status_of(rec, 0, 0), flag_bits(rec)} end
+  if rec.kind ~= 2 then return 0, 0, 0, status_of(rec, 0, 0), flag_bits(rec) end
   local limit = tier_limit(base, now, cfg, rec)
   local open = open_conversations(base, now)
-  return {limit, open, rec.ql, status_of(rec, limit, open), flag_bits(rec)}
+  return limit, open, rec.ql, status_of(rec, limit, open), flag_bits(rec)
 end
 
 -- Flatten events for the reply: {n, type, nfields, k, v, ..., type, ...}.
@@ -318,14 +278,16 @@ end
 -- {used, limit, resets_at, username_used, username_limit, kind, tier_limit,
 --  unique_users_24h, quality, status, flag bits, business_verified, identity_verified,
 --  registered_at, tier_index, nreasons, reasons..., events...}.
-local function account_view(acct, base, now, cfg, rec, limits, month_label, resets_at,
-                            reasons, events)
+local function account_view(acct, base, now, cfg, rec, month_label, resets_at, reasons,
+                            events)
   local f = read_features(base)
   rec.bulk = rec.kind ~= 2 and bulk_active(f, now, cfg)
-  local limit = monthly_limit(rec, now, limits[1], limits[2])
-  local qv = redis.call('HMGET', base .. 'q:' .. month_label, 'u', 'n')
-  local out = {tonumber(qv[1]) or 0, limit, resets_at, tonumber(qv[2]) or 0, limits[3], rec.kind}
-  for _, v in ipairs(business_usage(base, now, cfg, rec)) do out[#out + 1] = v end
+  local limit = monthly_limit(rec, now)
+  local qv = redis.call('HMGET', base .. 'q:' .. month_label, 'u', 'n', 't')
+  local used, username_used = tonumber(qv[1]) or 0, tonumber(qv[2]) or 0
+  local username_limit, kind = cfg.ulimit, rec.kind
+  local tier_limit, unique_users_24h, quality, status, flags = business_usage(base, now, cfg, rec)
+  local out = {@USAGE@}
   out[#out + 1] = rec.bv and 1 or 0
   out[#out + 1] = rec.iv and 1 or 0
   out[#out + 1] = rec.ra
@@ -333,7 +295,7 @@ local function account_view(acct, base, now, cfg, rec, limits, month_label, rese
   out[#out + 1] = #reasons
   for _, r in ipairs(reasons) do out[#out + 1] = r end
   -- The bulk score and the features behind it, so a reviewer can see why.
-  local total = tonumber(redis.call('HGET', base .. 'q:' .. month_label, 't')) or 0
+  local total = tonumber(qv[3]) or 0
   -- As of the account's last message: what the decisions saw, not a decayed view.
   local at = now
   if f.ls > 0 then at = f.ls end

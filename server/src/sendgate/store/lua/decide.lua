@@ -1,72 +1,105 @@
--- decide.lua: the sender-side decision shared by can_send.lua and send_local.lua.
--- KEYS[1] sender record. ARGV (sendgate/store/redis_store.py send_args):
---   1 now, 2 recipient, 3 message key, 4 via, 5 dry_run, 6 enforce, 7 personal limit,
---   8 business limit, 9 username limit, 10 warn bp, 11 conversation window ms,
---   12 idempotency bucket ms, 13-19 month table, 20-50 business and bulk configuration.
--- Returns the reply {decision, reason, counted, used, limit, resets_at, username_used,
---   username_limit, warning, retry_after_ms, duplicate, kind, tier_limit,
---   unique_users_24h, quality, status, flag bits, events...}, the decision time and
---   the month label.
-local function decide()
-  local acct = KEYS[1]
-  local base = string.sub(acct, 1, -2)
-  local recipient = ARGV[2]
-  local mid = ARGV[3]
-  local via = int_arg(4, 'via', 1)
-  local dry_run = ARGV[5] == '1'
-  local enforce = ARGV[6] == '1'
-  local personal = int_arg(7, 'personal_limit')
-  local business = int_arg(8, 'business_limit')
-  local ulimit = int_arg(9, 'username_limit')
-  local warn_bp = int_arg(10, 'warn_bp')
-  local window_ms = int_arg(11, 'window_ms', 1)
-  local idem_ms = int_arg(12, 'idempotency_ms', 1)
-  if recipient == '' or mid == '' then fail('empty recipient or message id') end
-  local now = now_ms(1)
-  local label, resets_at = pick_month(13, now)
-  local cfg = parse_biz(20)
+-- decide.lua: the sender-side decision shared by can_send, send_local and send_group.
+--
+-- Idempotency record: `m:<bucket>` is a string of fixed-size records, one per decided
+-- message: the message key (ID_LEN bytes of a hash of message_id, made by Python) and
+-- one byte packing decision * 32 + reason * 2 + counted. A denial's retry_after, the
+-- rare case, goes to the hash `mr:<bucket>`. Two buckets of cfg.idem_ms are read, so
+-- a replay is answered for at least that long. ~ID_LEN + 1 bytes per message instead
+-- of a hash entry of ~25 bytes that also turns into a hashtable above 128 entries.
 
+local ID_LEN = cfg.id_len
+local REC_LEN = ID_LEN + 1
+
+-- The packed decision byte of `mid` in the record string `s`, or nil. A match must
+-- start on a record boundary (a key's bytes may also appear across two records).
+local function find_id(s, mid)
+  if not s then return nil end
+  local init = 1
+  while true do
+    local p = string.find(s, mid, init, true)
+    if not p then return nil end
+    if (p - 1) % REC_LEN == 0 then return string.byte(s, p + ID_LEN) end
+    init = p + 1
+  end
+end
+
+-- Validate one message's arguments (before any write); returns via and dry_run.
+local function check_message(now, recipient, mid, via, dry)
+  int_arg(now, 'now')
+  if recipient == '' then fail('empty recipient') end
+  if #mid ~= ID_LEN then fail('bad message key') end
+  local v = int_arg(via, 'via', 1)
+  if v > 2 then fail('bad argument via: ' .. via) end
+  if dry ~= '0' and dry ~= '1' then fail('bad argument dry_run: ' .. dry) end
+  return v, dry == '1'
+end
+
+-- What the decisions of one call share about the sender: read once per call.
+local function sender_state(acct)
   local rec = record(acct)
+  local s = {acct = acct, base = string.sub(acct, 1, -2), rec = rec,
+             scored = cfg.bulk_on and rec.kind ~= 2}
+  -- Bulk detection covers personal accounts (businesses answer to tiers and quality).
+  if s.scored then s.f = read_features(s.base) end
+  return s
+end
+
+-- Writes the features the call's decisions changed.
+local function finish(s)
+  if s.scored then save_features(s.base, s.f) end
+end
+
+-- Decide one message of sender `s` at `now`. Returns the reply (layout DECISION, then
+-- the events) and the month label.
+local function decide(s, now, recipient, mid, via, dry_run)
+  local acct, base, rec, f = s.acct, s.base, s.rec, s.f
+  local label, resets_at = pick_month(now)
   local events = {}
   if rec.kind == 2 then evaluate(acct, base, now, cfg, rec, events, false) end
-  local limit = monthly_limit(rec, now, personal, business)
-  -- Bulk detection covers personal accounts (businesses answer to tiers and quality).
-  local scored = cfg.bulk_on and rec.kind ~= 2
-  local f
-  if scored then
-    f = read_features(base)
+  local limit = monthly_limit(rec, now)
+  if s.scored then
     rec.bulk = bulk_active(f, now, cfg)
     if rec.bulk and cfg.bulk_action == 1 then
       limit = math.floor(limit * cfg.throttle_bp / 10000)
     end
   end
   local q = base .. 'q:' .. label
-  local qv = redis.call('HMGET', q, 'u', 'n')
+  -- One read for the usage, the month's total and whether the recipient is new.
+  local qv = redis.call('HMGET', q, 'u', 'n', 't', 'r:' .. recipient)
   local used, uused = tonumber(qv[1]) or 0, tonumber(qv[2]) or 0
 
-  local function reply(d, r, c, retry, dup)
-    local out = {d, r, c, used, limit, resets_at, uused, ulimit, warning(used, limit, warn_bp),
-                 retry, dup, rec.kind}
-    for _, v in ipairs(business_usage(base, now, cfg, rec)) do out[#out + 1] = v end
-    for _, v in ipairs(flat_events(events)) do out[#out + 1] = v end
+  local function reply(decision, reason, counted, retry_after, duplicate)
+    local username_used, username_limit, kind = uused, cfg.ulimit, rec.kind
+    local warning = warning_of(used, limit)
+    local tier_limit, unique_users_24h, quality, status, flags =
+      business_usage(base, now, cfg, rec)
+    local out = {@DECISION@}
+    if #events == 0 then
+      out[#out + 1] = 0
+    else
+      for _, v in ipairs(flat_events(events)) do out[#out + 1] = v end
+    end
     return out
   end
 
   -- A replayed message_id answers with the original decision and counts nothing.
-  local bucket = math.floor(now / idem_ms)
+  local bucket = math.floor(now / cfg.idem_ms)
   local idem = base .. 'm:' .. bucket
-  local prior = redis.call('HGET', idem, mid)
-  if not prior then prior = redis.call('HGET', base .. 'm:' .. (bucket - 1), mid) end
-  if prior then
-    local d, r, c, ra = string.match(prior, '^(%d+),(%d+),(%d+),(%d+)$')
-    return reply(tonumber(d), tonumber(r), tonumber(c), tonumber(ra), 1), now, label
+  local held = redis.call('MGET', idem, base .. 'm:' .. (bucket - 1))
+  local code, at = find_id(held[1], mid), bucket
+  if not code then code, at = find_id(held[2], mid), bucket - 1 end
+  if code then
+    local d = math.floor(code / 32)
+    local retry = 0
+    if d == 2 then retry = tonumber(redis.call('HGET', base .. 'mr:' .. at, mid)) or 0 end
+    return reply(d, math.floor(code % 32 / 2), code % 2, retry, 1), label
   end
 
   local decision, reason, counted, retry_after = 1, 0, 0, 0
   local new_conversation = false
   local last_in = tonumber(redis.call('ZSCORE', base .. 'in', recipient))
   -- Replying is free: the recipient wrote to the sender within the window.
-  local is_reply = last_in ~= nil and last_in > now - window_ms
+  local is_reply = last_in ~= nil and last_in > now - cfg.conv_ms
 
   if rec.banned then
     decision, reason = 2, 5
@@ -94,7 +127,7 @@ local function decide()
   if decision == 1 and not is_reply then
     if used >= limit then
       decision, reason, retry_after = 2, 1, resets_at - now
-    elseif via == 2 and uused >= ulimit then
+    elseif via == 2 and uused >= cfg.ulimit then
       decision, reason, retry_after = 2, 2, resets_at - now
     else
       counted = 1
@@ -102,21 +135,21 @@ local function decide()
   end
   local rules_allow = decision == 1
   -- Shadow mode: report the rule, let the message through uncounted.
-  if decision == 2 and not enforce then decision, counted, retry_after = 1, 0, 0 end
+  if decision == 2 and not cfg.enforce then decision, counted, retry_after = 1, 0, 0 end
 
   if not dry_run then
     -- `t`: messages delivered this month; with `u` it gives the share of messages to
     -- people who never replied (refunds lower `u` when they do).
-    local q_total
+    local q_total = tonumber(qv[3]) or 0
+    local h = {}
     if decision == 1 then
-      q_total = redis.call('HINCRBY', q, 't', 1)
-    else
-      q_total = tonumber(redis.call('HGET', q, 't')) or 0
+      q_total = q_total + 1
+      h[#h + 1] = 't'
+      h[#h + 1] = q_total
     end
-    if scored then
+    if s.scored then
       -- Every attempt feeds the features; the score decides the next messages.
-      local new_recipient = not is_reply and redis.call('HEXISTS', q, 'r:' .. recipient) == 0
-      update_features(f, now, new_recipient, cfg)
+      update_features(f, now, not is_reply and not qv[4], cfg)
       local score = bulk_score(f, now, rec, used + counted, q_total, cfg)
       f.sc = score
       if score >= cfg.bulk_threshold and not rec.bulk then
@@ -125,18 +158,22 @@ local function decide()
         events[#events + 1] = {'flag_raised', 'flag', 'bulk_suspected',
                                'score', string.format('%.3f', score)}
       end
-      save_features(base, f)
     end
     if counted == 1 then
       used = used + 1
-      redis.call('HINCRBY', q, 'u', 1)
-      redis.call('HINCRBY', q, 'r:' .. recipient, 1)
+      h[#h + 1] = 'u'
+      h[#h + 1] = used
+      h[#h + 1] = 'r:' .. recipient
+      h[#h + 1] = (tonumber(qv[4]) or 0) + 1
       if via == 2 then
         uused = uused + 1
-        redis.call('HINCRBY', q, 'n', 1)
+        h[#h + 1] = 'n'
+        h[#h + 1] = uused
         redis.call('HINCRBY', q, 'n:' .. recipient, 1)
       end
     end
+    -- One HSET for the month's counters instead of an HINCRBY per field.
+    if #h > 0 then redis.call('HSET', q, unpack(h)) end
     if reason == 1 or reason == 2 then
       -- One limit_hit event per account, limit and month: no storms.
       if redis.call('HSETNX', q, 'h:' .. reason, 1) == 1 then
@@ -145,9 +182,10 @@ local function decide()
         events[#events + 1] = {'limit_hit', 'limit', name}
       end
     end
-    -- Kept a day past the month's end so a skewed clock still finds it. TTLs are
-    -- relative to `now` so replays with client time expire like live traffic.
-    redis.call('PEXPIRE', q, resets_at + DAY_MS - now)
+    -- Kept a day past the month's end so a skewed clock still finds it; set once, when
+    -- the month's hash is new (`t` unset). TTLs are relative to `now` so replays with
+    -- client time expire like live traffic.
+    if not qv[3] then redis.call('PEXPIRE', q, resets_at + DAY_MS - now) end
     if new_conversation and rules_allow then
       local bic = base .. 'bic'
       redis.call('ZADD', bic, now, recipient)
@@ -171,8 +209,13 @@ local function decide()
       redis.call('HSET', acct, 'rs', 1)
       events[#events + 1] = {'restricted', 'limit', 'business_tier'}
     end
-    redis.call('HSET', idem, mid, string.format('%d,%d,%d,%d', decision, reason, counted, retry_after))
-    redis.call('PEXPIRE', idem, (bucket + 2) * idem_ms - now)
+    local size = redis.call('APPEND', idem, mid .. string.char(decision * 32 + reason * 2 + counted))
+    if size == REC_LEN then redis.call('PEXPIRE', idem, (bucket + 2) * cfg.idem_ms - now) end
+    if retry_after > 0 then
+      local mr = base .. 'mr:' .. bucket
+      redis.call('HSET', mr, mid, retry_after)
+      redis.call('PEXPIRE', mr, (bucket + 2) * cfg.idem_ms - now)
+    end
   end
-  return reply(decision, reason, counted, retry_after, 0), now, label
+  return reply(decision, reason, counted, retry_after, 0), label
 end

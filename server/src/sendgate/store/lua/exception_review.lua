@@ -1,15 +1,13 @@
--- exception_review.lua: approve (with an allowance and expiry) or reject a request.
--- KEYS[1] sgx:{exceptions}:pending. ARGV: 1 now, 2 request id, 3 approve 0/1,
---   4 extra allowance, 5 expires_at.
+-- exception_review: approve (with an allowance and expiry) or reject a request.
 -- Reviewing again with the same verdict is a no-op (safe retries); a different verdict
 -- on a reviewed request is refused. Returns {status, record...} with status
 -- 'ok', 'same', 'not_found' or 'conflict'.
-local pending = KEYS[1]
+local pending = k_pending
 local base = string.sub(pending, 1, -8)
-local now = now_ms(1)
-local id = ARGV[2]
-local approve = ARGV[3] == '1'
-local extra, expires = int_arg(4, 'extra_allowance'), int_arg(5, 'expires_at')
+local now = now_ms(a_now)
+local id = a_request_id
+local approve = a_approve == '1'
+local extra, expires = int_arg(a_extra, 'extra_allowance'), int_arg(a_expires, 'expires_at')
 local key = base .. 'r:' .. id
 local state = tonumber(redis.call('HGET', key, 'state'))
 if state == nil then return {'not_found'} end

@@ -1,13 +1,12 @@
--- feedback.lua: a block or spam report against the account of KEYS[1].
--- ARGV: 1 now, 2 reporter, 3 kind (1 block, 2 spam report), 4-19 business configuration.
--- Each reporter counts once per subject per day. Returns {quality, counted, events...}.
-local acct = KEYS[1]
+-- feedback: a block or spam report (a_kind 1 block, 2 spam report) by a_reporter
+-- against k_account. Each reporter counts once per subject per day.
+-- Returns {quality, counted, events...}.
+local acct = k_account
 local base = string.sub(acct, 1, -2)
-local reporter = ARGV[2]
-local kind = int_arg(3, 'kind', 1)
+local reporter = a_reporter
+local kind = int_arg(a_kind, 'kind', 1)
 if reporter == '' or kind > 2 then fail('bad reporter or kind') end
-local now = now_ms(1)
-local cfg = parse_biz(4)
+local now = now_ms(a_now)
 local day = math.floor(now / DAY_MS)
 local seen = base .. 'fb:' .. day
 local counted = redis.call('SADD', seen, reporter)
