@@ -66,7 +66,8 @@ class MuxCluster:
         self._nodes: dict[str, MuxConnection] = {}
         self._refreshing: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()  # held until done (no GC mid-close)
-        self.refreshes = 0  # completed topology refreshes (tests, metrics)
+        # Completed topology refreshes and redirects followed (tests, metrics).
+        self.refreshes = self.moved = self.asked = self.busy_retries = 0
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> MuxCluster:
@@ -142,7 +143,7 @@ class MuxCluster:
             slots[int(start) : int(end) + 1] = [address] * (int(end) - int(start) + 1)
         self._slots = slots
         live = set(slots)
-        for address in [a for a, c in self._nodes.items() if a not in live and not c.in_flight]:
+        for address in [a for a, c in self._nodes.items() if a not in live and c.idle]:
             # A node that owns no slot (gone, demoted) is closed once nothing waits on it.
             task = asyncio.get_running_loop().create_task(self._nodes.pop(address).close())
             self._closing.add(task)
@@ -218,11 +219,14 @@ class MuxCluster:
             if isinstance(error, ReplyError) and error.prefix in _REDIRECTS:
                 _, _, target = error.text.split(" ")
                 if error.prefix == "MOVED":
+                    self.moved += 1
                     self._slots[slot] = target  # use it at once; fetch the rest meanwhile
                     self.refresh_soon()
                 else:
+                    self.asked += 1
                     asking = target
             elif isinstance(error, ReplyError) and error.prefix in _BUSY_CLUSTER:
+                self.busy_retries += 1
                 await asyncio.sleep(self._retry_base_s * 2**attempt)
             elif isinstance(error, NotSent) and not refreshed:
                 # The node may be gone (failover): learn the new map, try once more.

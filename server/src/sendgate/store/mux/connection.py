@@ -154,6 +154,11 @@ class MuxConnection:
         return len(self._proto.pending) if self._proto is not None else 0
 
     @property
+    def idle(self) -> bool:
+        """Nothing queued, connecting or awaiting a reply: closing it loses nothing."""
+        return not (self._queued or self._connecting or self.in_flight)
+
+    @property
     def connected(self) -> bool:
         """A socket is open and its handshake done."""
         return self._proto is not None
