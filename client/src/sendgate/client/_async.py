@@ -1,39 +1,30 @@
-"""The asyncio client (grpc.aio)."""
+"""The asyncio SendGate client."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from types import TracebackType
-from typing import TypeVar, Unpack
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from typing import Unpack
 
-import grpc
-
-from sendgate.client import _core
-from sendgate.client._errors import map_rpc_error
-from sendgate.client._results import CanSendResult, Usage
-from sendgate.v1 import sendgate_pb2 as pb
+from sendgate.client import _calls
+from sendgate.client._async_base import AsyncTransport
+from sendgate.client._async_stream import can_send_stream
+from sendgate.client._calls import Sendable, SendOptions
+from sendgate.client._core import USE_CLIENT_DEFAULT, Timeout, resolve_timeout
+from sendgate.client._enums import ExceptionReason, FeedbackKind, Quality
+from sendgate.client._results import CanSendResult, ExceptionTicket, RegistrationResult, Usage
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 
-T = TypeVar("T")
 
+class AsyncSendGateClient(AsyncTransport):
+    """Asyncio client of the SendGate service (what a chat server calls).
 
-class AsyncSendGateClient:
-    """Asyncio client for the SendGate service. Every call takes `timeout` (seconds)."""
+    The same constructor and methods as `SendGateClient`, awaited; see
+    `ConnectOptions` for TLS, tokens and the default `timeout`. Every call takes
+    `timeout=` (seconds; None: no deadline). With `fail_open=True`, the CanSend calls
+    answer ALLOW marked `sidecar_unavailable` when the sidecar is down or late.
+    """
 
-    def __init__(
-        self, target: str = _core.DEFAULT_TARGET, *, timeout: float = _core.DEFAULT_TIMEOUT_S
-    ) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
-        self._stub = pb_grpc.SendGateStub(self._channel)
-        self._timeout = timeout
-
-    async def _run(self, call: _core.Call[T], timeout: float | None) -> T:
-        try:
-            rpc = getattr(self._stub, call.method)
-            resp = await rpc(call.request, timeout=timeout or self._timeout)
-        except grpc.RpcError as exc:
-            raise map_rpc_error(exc) from exc
-        return call.parse(resp)
+    _stub_class = pb_grpc.SendGateStub
 
     async def can_send(
         self,
@@ -41,57 +32,97 @@ class AsyncSendGateClient:
         recipient: str,
         message_id: str,
         *,
-        timeout: float | None = None,
-        **opts: Unpack[_core.SendOptions],
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        **opts: Unpack[SendOptions],
     ) -> CanSendResult:
-        return await self._run(_core.can_send(sender, recipient, message_id, opts), timeout)
+        """May `sender` send this message to `recipient`? Counts it when it may.
+        `message_id` is the idempotency key: a replay answers `duplicate`."""
+        return await self._run(_calls.can_send((sender, recipient, message_id), opts), timeout)
 
     async def can_send_batch(
         self,
-        messages: Iterable[_core.SendTuple | pb.CanSendRequest],
+        messages: Iterable[Sendable],
         *,
-        timeout: float | None = None,
-        **opts: Unpack[_core.SendOptions],
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        **opts: Unpack[SendOptions],
     ) -> list[CanSendResult]:
-        return await self._run(_core.can_send_batch(messages, opts), timeout)
+        """Many decisions in one call, answered in order."""
+        return await self._run(_calls.can_send_batch(messages, opts), timeout)
 
-    async def can_send_stream(
+    def can_send_stream(
         self,
-        messages: AsyncIterable[_core.SendTuple | pb.CanSendRequest],
+        messages: AsyncIterable[Sendable] | Iterable[Sendable],
         *,
-        timeout: float | None = None,
-        **opts: Unpack[_core.SendOptions],
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        **opts: Unpack[SendOptions],
     ) -> AsyncIterator[CanSendResult]:
-        """Decide a stream of messages over one CanSendStream call, answers in order."""
-
-        async def requests() -> AsyncIterator[pb.CanSendRequest]:
-            async for m in messages:
-                yield m if isinstance(m, pb.CanSendRequest) else _core.send_pb(*m, opts)
-
-        call = self._stub.CanSendStream(requests(), timeout=timeout)
-        try:
-            async for resp in call:
-                yield CanSendResult.from_pb(resp)
-        except grpc.RpcError as exc:
-            raise map_rpc_error(exc) from exc
+        """Decide messages over one long-lived stream, one answer per message, in order.
+        `timeout` bounds each answer (from its message being sent), not the stream.
+        Use it as `async for result in client.can_send_stream(messages): …`."""
+        per_message = resolve_timeout(timeout, self._settings.timeout)
+        return can_send_stream(self._stub, messages, per_message, self._settings, opts)
 
     async def record_reply(
-        self, replier: str, replied_to: str, *, at_unix_ms: int = 0, timeout: float | None = None
+        self,
+        replier: str,
+        replied_to: str,
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
     ) -> int:
-        return await self._run(_core.record_reply(replier, replied_to, at_unix_ms), timeout)
+        """`replier` answered `replied_to`; returns how many messages stopped counting."""
+        return await self._run(_calls.record_reply(replier, replied_to, at_unix_ms), timeout)
+
+    async def record_feedback(
+        self,
+        reporter: str,
+        subject: str,
+        kind: FeedbackKind | str,
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> Quality:
+        """`reporter` blocked or reported `subject`; returns the subject's quality."""
+        return await self._run(_calls.record_feedback(reporter, subject, kind, at_unix_ms), timeout)
+
+    async def record_opt_in(
+        self,
+        business: str,
+        user: str,
+        opted_in: bool = True,
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> None:
+        """`user` opted in to (or, with `opted_in=False`, out of) `business`."""
+        return await self._run(_calls.record_opt_in(business, user, opted_in, at_unix_ms), timeout)
 
     async def get_usage(
-        self, account: str, *, at_unix_ms: int = 0, timeout: float | None = None
+        self, account: str, *, at_unix_ms: int = 0, timeout: Timeout = USE_CLIENT_DEFAULT
     ) -> Usage:
-        return await self._run(_core.get_usage(account, at_unix_ms), timeout)
+        """The account's monthly usage."""
+        return await self._run(_calls.get_usage(account, at_unix_ms), timeout)
 
-    async def close(self) -> None:
-        await self._channel.close()
+    async def request_exception(
+        self,
+        account: str,
+        reason: ExceptionReason | str,
+        note: str = "",
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> ExceptionTicket:
+        """File a message-limit exception request for a reviewer."""
+        return await self._run(_calls.request_exception(account, reason, note, at_unix_ms), timeout)
 
-    async def __aenter__(self) -> AsyncSendGateClient:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+    async def check_registration(
+        self,
+        account: str,
+        identifiers: Sequence[str],
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> RegistrationResult:
+        """Check a registering account's `kind:value` identifiers against bans."""
+        call = _calls.check_registration(account, identifiers, at_unix_ms)
+        return await self._run(call, timeout)

@@ -1,30 +1,55 @@
-"""What the sync and async clients share: every call's request and result parsing.
+"""What the sync and async clients share: everything that does no I/O.
 
-A call is a `Call`: the RPC name, the request message, and how to turn the
-response into a typed result. The clients differ only in how they send it.
+A call is a `Call`: the RPC name, the request message, how to turn the response into
+a typed result, and (for the CanSend family) what a fail-open client answers instead
+of raising. The request builders are in `_calls` and `_admin_calls`; the clients differ
+only in how they send a `Call`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import enum
+import math
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
-from sendgate.client._results import CanSendResult, Usage
-from sendgate.v1 import sendgate_pb2 as pb
+from sendgate.client._errors import SIDECAR_DOWN, ClientError
 
 DEFAULT_TARGET = "127.0.0.1:50051"
-# Generous for a loopback sidecar; chat servers should pass their own per call.
+# Generous for a loopback sidecar; chat servers should pass their own.
 DEFAULT_TIMEOUT_S = 1.0
 
 T = TypeVar("T")
-SendTuple = tuple[str, str, str]
 
 
-class SendOptions(TypedDict, total=False):
-    via: str  # "PHONE_NUMBER" (default) or "USERNAME"
-    dry_run: bool
-    at_unix_ms: int
+class _Default(enum.Enum):
+    USE_CLIENT_DEFAULT = "USE_CLIENT_DEFAULT"
+
+
+# A call's `timeout` when not given: the client's own. `timeout=None` means no deadline.
+USE_CLIENT_DEFAULT: Final = _Default.USE_CLIENT_DEFAULT
+Timeout = float | None | Literal[_Default.USE_CLIENT_DEFAULT]
+
+
+def check_timeout(value: float | None, name: str = "timeout") -> float | None:
+    """A timeout is a positive finite number of seconds, or None (no deadline)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name}: seconds as a number, or None")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name}: must be a positive number of seconds, or None")
+    return float(value)
+
+
+def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
+    """The deadline in seconds for one call (None: none)."""
+    if timeout is USE_CLIENT_DEFAULT:
+        return default
+    return check_timeout(timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,41 +57,47 @@ class Call(Generic[T]):
     method: str
     request: Any
     parse: Callable[[Any], T]
+    # The CanSend family with fail_open: the answer when the sidecar is down or late.
+    fallback: Callable[[], T] | None = None
 
 
-def send_pb(sender: str, recipient: str, message_id: str, opts: SendOptions) -> pb.CanSendRequest:
-    return pb.CanSendRequest(
-        sender=sender,
-        recipient=recipient,
-        message_id=message_id,
-        via=pb.Via.Value(opts.get("via", "PHONE_NUMBER")),
-        dry_run=opts.get("dry_run", False),
-        at_unix_ms=opts.get("at_unix_ms", 0),
-    )
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A client's per-call settings, fixed at construction."""
+
+    timeout: float | None
+    fail_open: bool
+    metadata: tuple[tuple[str, str], ...]
 
 
-def can_send(
-    sender: str, recipient: str, message_id: str, opts: SendOptions
-) -> Call[CanSendResult]:
-    return Call("CanSend", send_pb(sender, recipient, message_id, opts), CanSendResult.from_pb)
+def fails_open(call: Call[T], err: ClientError, settings: Settings) -> bool:
+    """Whether a failed call answers its fail-open fallback instead of raising."""
+    return settings.fail_open and call.fallback is not None and isinstance(err, SIDECAR_DOWN)
 
 
-def can_send_batch(
-    messages: Iterable[SendTuple | pb.CanSendRequest], opts: SendOptions
-) -> Call[list[CanSendResult]]:
-    reqs = [m if isinstance(m, pb.CanSendRequest) else send_pb(*m, opts) for m in messages]
-    return Call(
-        "CanSendBatch",
-        pb.CanSendBatchRequest(requests=reqs),
-        lambda r: [CanSendResult.from_pb(x) for x in r.responses],
-    )
+class StreamClock:
+    """Per-message deadlines of one CanSendStream: each answer is due `timeout` seconds
+    after its request went out. Requests are answered in order, so only the oldest
+    unanswered one can be late."""
 
+    def __init__(self, timeout: float | None, now: Callable[[], float] = time.monotonic):
+        self.timeout = timeout
+        self._now = now
+        self._sent: deque[float] = deque()
 
-def record_reply(replier: str, replied_to: str, at_unix_ms: int) -> Call[int]:
-    req = pb.RecordReplyRequest(replier=replier, replied_to=replied_to, at_unix_ms=at_unix_ms)
-    return Call("RecordReply", req, lambda r: int(r.refunded))
+    def sent(self) -> None:
+        self._sent.append(self._now())
 
+    def answered(self) -> None:
+        self._sent.popleft()
 
-def get_usage(account: str, at_unix_ms: int) -> Call[Usage]:
-    req = pb.GetUsageRequest(account=account, at_unix_ms=at_unix_ms)
-    return Call("GetUsage", req, lambda r: Usage.from_pb(r.usage))
+    @property
+    def pending(self) -> int:
+        return len(self._sent)
+
+    def wait_s(self) -> float | None:
+        """Seconds until the oldest unanswered request is late (≤ 0: late now); None
+        when nothing is due."""
+        if self.timeout is None or not self._sent:
+            return None
+        return self._sent[0] + self.timeout - self._now()

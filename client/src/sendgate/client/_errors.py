@@ -1,10 +1,19 @@
-"""Client errors, mapped from grpc.RpcError in one place.
+"""Client errors. gRPC errors are mapped to these in one place, `map_rpc_error`.
 
-SendGateError                   root of every sendgate exception (the sidecar's too)
-└── ClientError                 any failed call; `code` is the gRPC status name
-    ├── InvalidArgumentError    `field` names the bad request field
-    ├── Unavailable             the sidecar (or its Redis) cannot answer now
-    └── DeadlineExceeded        no answer within the timeout
+    SendGateError                   root of every sendgate exception (the sidecar's too)
+    └── ClientError                 any failed call; `code` is the gRPC status name
+        ├── InvalidArgumentError    bad input, nothing recorded; `field` names the field
+        ├── Unauthenticated         no bearer token was sent (or it was malformed)
+        ├── PermissionDenied        wrong token, or a client certificate not allowed
+        ├── NotFound                e.g. ReviewException of an unknown request_id
+        ├── FailedPrecondition      e.g. reviewing a decided request, a ban without HMAC key
+        ├── Unavailable             the sidecar cannot be reached (or cannot answer now)
+        └── DeadlineExceeded        no answer within the call's timeout
+
+A denial is never an exception: it is a `CanSendResult` with `decision = DENY`.
+With `fail_open=True` the CanSend calls answer ALLOW instead of raising Unavailable
+or DeadlineExceeded. Bad constructor arguments raise ValueError/TypeError, as
+programming errors do.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ class SendGateError(Exception):
 
 
 class ClientError(SendGateError):
+    """A call failed; `code` is the gRPC status name, `message` the server's text."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -26,17 +37,50 @@ class ClientError(SendGateError):
 
 
 class InvalidArgumentError(ClientError):
+    """The sidecar refused the request; `field` names the bad field (for example
+    `recipient` or `requests[3].sender`)."""
+
     def __init__(self, message: str, field: str) -> None:
         super().__init__("INVALID_ARGUMENT", message)
         self.field = field
 
 
+class Unauthenticated(ClientError):
+    """The service needs a bearer token and none was sent: pass `token=`."""
+
+
+class PermissionDenied(ClientError):
+    """The token is wrong for this service, or the client certificate is not allowed."""
+
+
+class NotFound(ClientError):
+    """The thing named in the request does not exist."""
+
+
+class FailedPrecondition(ClientError):
+    """The request is valid but cannot be done in the current state."""
+
+
 class Unavailable(ClientError):
-    pass
+    """The sidecar cannot be reached, or cannot answer now."""
 
 
 class DeadlineExceeded(ClientError):
-    pass
+    """No answer within the call's timeout."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[ClientError]] = {
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+# The codes a fail-open client answers ALLOW for: the sidecar is down or late. Every
+# other code (a bad token, bad input) is a bug to see, so it still raises.
+SIDECAR_DOWN = (Unavailable, DeadlineExceeded)
 
 
 def _bad_field(exc: grpc.Call) -> str:
@@ -58,8 +102,9 @@ def map_rpc_error(exc: grpc.RpcError) -> ClientError:
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         field = _bad_field(exc) if isinstance(exc, grpc.Call) else ""
         return InvalidArgumentError(message, field or message.partition(":")[0])
-    if code is grpc.StatusCode.UNAVAILABLE:
-        return Unavailable(code.name, message)
-    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(code.name, message)
-    return ClientError(code.name, message)
+    return _BY_CODE.get(code, ClientError)(code.name, message)
+
+
+def stream_deadline(timeout: float) -> DeadlineExceeded:
+    """The error of a stream whose answer took longer than its per-message timeout."""
+    return DeadlineExceeded("DEADLINE_EXCEEDED", f"no answer within {timeout:g} s")

@@ -1,38 +1,30 @@
-"""The blocking client."""
+"""The blocking SendGate client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from types import TracebackType
-from typing import TypeVar, Unpack
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Unpack
 
-import grpc
-
-from sendgate.client import _core
-from sendgate.client._errors import map_rpc_error
-from sendgate.client._results import CanSendResult, Usage
-from sendgate.v1 import sendgate_pb2 as pb
+from sendgate.client import _calls
+from sendgate.client._calls import Sendable, SendOptions
+from sendgate.client._core import USE_CLIENT_DEFAULT, Timeout, resolve_timeout
+from sendgate.client._enums import ExceptionReason, FeedbackKind, Quality
+from sendgate.client._results import CanSendResult, ExceptionTicket, RegistrationResult, Usage
+from sendgate.client._sync_base import SyncTransport
+from sendgate.client._sync_stream import can_send_stream
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 
-T = TypeVar("T")
 
+class SendGateClient(SyncTransport):
+    """Blocking client of the SendGate service (what a chat server calls).
 
-class SendGateClient:
-    """Blocking client for the SendGate service. Every call takes `timeout` (seconds)."""
+    `SendGateClient(target="127.0.0.1:50051", *, fail_open=False, token=…, …)`; see
+    `ConnectOptions` for TLS, tokens and the default `timeout`. Every call takes
+    `timeout=` (seconds; None: no deadline). With `fail_open=True`, the CanSend calls
+    answer ALLOW marked `sidecar_unavailable` when the sidecar is down or late.
+    """
 
-    def __init__(
-        self, target: str = _core.DEFAULT_TARGET, *, timeout: float = _core.DEFAULT_TIMEOUT_S
-    ) -> None:
-        self._channel = grpc.insecure_channel(target)
-        self._stub = pb_grpc.SendGateStub(self._channel)
-        self._timeout = timeout
-
-    def _run(self, call: _core.Call[T], timeout: float | None) -> T:
-        try:
-            resp = getattr(self._stub, call.method)(call.request, timeout=timeout or self._timeout)
-        except grpc.RpcError as exc:
-            raise map_rpc_error(exc) from exc
-        return call.parse(resp)
+    _stub_class = pb_grpc.SendGateStub
 
     def can_send(
         self,
@@ -40,37 +32,96 @@ class SendGateClient:
         recipient: str,
         message_id: str,
         *,
-        timeout: float | None = None,
-        **opts: Unpack[_core.SendOptions],
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        **opts: Unpack[SendOptions],
     ) -> CanSendResult:
-        return self._run(_core.can_send(sender, recipient, message_id, opts), timeout)
+        """May `sender` send this message to `recipient`? Counts it when it may.
+        `message_id` is the idempotency key: a replay answers `duplicate`."""
+        return self._run(_calls.can_send((sender, recipient, message_id), opts), timeout)
 
     def can_send_batch(
         self,
-        messages: Iterable[_core.SendTuple | pb.CanSendRequest],
+        messages: Iterable[Sendable],
         *,
-        timeout: float | None = None,
-        **opts: Unpack[_core.SendOptions],
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        **opts: Unpack[SendOptions],
     ) -> list[CanSendResult]:
-        return self._run(_core.can_send_batch(messages, opts), timeout)
+        """Many decisions in one call, answered in order."""
+        return self._run(_calls.can_send_batch(messages, opts), timeout)
+
+    def can_send_stream(
+        self,
+        messages: Iterable[Sendable],
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        **opts: Unpack[SendOptions],
+    ) -> Iterator[CanSendResult]:
+        """Decide messages over one long-lived stream, one answer per message, in order.
+        `timeout` bounds each answer (from its message being sent), not the stream."""
+        per_message = resolve_timeout(timeout, self._settings.timeout)
+        return can_send_stream(self._stub, messages, per_message, self._settings, opts)
 
     def record_reply(
-        self, replier: str, replied_to: str, *, at_unix_ms: int = 0, timeout: float | None = None
+        self,
+        replier: str,
+        replied_to: str,
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
     ) -> int:
-        return self._run(_core.record_reply(replier, replied_to, at_unix_ms), timeout)
+        """`replier` answered `replied_to`; returns how many messages stopped counting."""
+        return self._run(_calls.record_reply(replier, replied_to, at_unix_ms), timeout)
+
+    def record_feedback(
+        self,
+        reporter: str,
+        subject: str,
+        kind: FeedbackKind | str,
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> Quality:
+        """`reporter` blocked or reported `subject`; returns the subject's quality."""
+        return self._run(_calls.record_feedback(reporter, subject, kind, at_unix_ms), timeout)
+
+    def record_opt_in(
+        self,
+        business: str,
+        user: str,
+        opted_in: bool = True,
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> None:
+        """`user` opted in to (or, with `opted_in=False`, out of) `business`."""
+        return self._run(_calls.record_opt_in(business, user, opted_in, at_unix_ms), timeout)
 
     def get_usage(
-        self, account: str, *, at_unix_ms: int = 0, timeout: float | None = None
+        self, account: str, *, at_unix_ms: int = 0, timeout: Timeout = USE_CLIENT_DEFAULT
     ) -> Usage:
-        return self._run(_core.get_usage(account, at_unix_ms), timeout)
+        """The account's monthly usage."""
+        return self._run(_calls.get_usage(account, at_unix_ms), timeout)
 
-    def close(self) -> None:
-        self._channel.close()
+    def request_exception(
+        self,
+        account: str,
+        reason: ExceptionReason | str,
+        note: str = "",
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> ExceptionTicket:
+        """File a message-limit exception request for a reviewer."""
+        return self._run(_calls.request_exception(account, reason, note, at_unix_ms), timeout)
 
-    def __enter__(self) -> SendGateClient:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def check_registration(
+        self,
+        account: str,
+        identifiers: Sequence[str],
+        *,
+        at_unix_ms: int = 0,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+    ) -> RegistrationResult:
+        """Check a registering account's `kind:value` identifiers against bans."""
+        call = _calls.check_registration(account, identifiers, at_unix_ms)
+        return self._run(call, timeout)
