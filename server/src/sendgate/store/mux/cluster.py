@@ -216,6 +216,7 @@ class MuxCluster:
                 except MuxError as exc:
                     error = exc
             asking = None
+            last = attempt + 1 == self._max_attempts  # no waiting for an attempt never made
             if isinstance(error, ReplyError) and error.prefix in _REDIRECTS:
                 _, _, target = error.text.split(" ")
                 if error.prefix == "MOVED":
@@ -225,10 +226,10 @@ class MuxCluster:
                 else:
                     self.asked += 1
                     asking = target
-            elif isinstance(error, ReplyError) and error.prefix in _BUSY_CLUSTER:
+            elif isinstance(error, ReplyError) and error.prefix in _BUSY_CLUSTER and not last:
                 self.busy_retries += 1
                 await asyncio.sleep(self._retry_base_s * 2**attempt)
-            elif isinstance(error, NotSent) and not refreshed:
+            elif isinstance(error, NotSent) and not refreshed and not last:
                 # The node may be gone (failover): learn the new map, try once more.
                 refreshed = True
                 await self.refresh()
