@@ -90,6 +90,8 @@ class Stats:
     # kernel's interrupt work (loopback networking), `others` what processes outside the
     # benchmark used.
     cpu_percent: dict[str, float] = field(default_factory=dict)
+    # Decisions of the whole phase, warm-up included: what Redis's counters also saw.
+    decisions_total: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,7 +113,7 @@ async def drive(
     per_worker = max(1, max_calls // concurrency)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
-    decisions = 0
+    decisions = total = 0
     measure_from = time.perf_counter() + warmup_s
     stop = measure_from + seconds
     cpu_start: dict[str, float | None] = {}
@@ -119,7 +121,7 @@ async def drive(
     asyncio.get_running_loop().call_later(warmup_s, lambda: cpu_start.update(_cpu(watch or {})))
 
     async def worker(w: int) -> None:
-        nonlocal decisions
+        nonlocal decisions, total
         for i in range(per_worker):
             start = time.perf_counter()
             if start >= stop:
@@ -130,6 +132,7 @@ async def drive(
                 # Counted, not fatal: the table shows them next to the figures.
                 errors[exc.code().name] += 1
                 continue
+            total += made
             if start >= measure_from:
                 latencies.append(time.perf_counter() - start)
                 decisions += made
@@ -148,6 +151,7 @@ async def drive(
         concurrency=concurrency,
         calls=len(latencies),
         decisions=decisions,
+        decisions_total=total,
         seconds=round(elapsed, 3),
         calls_per_s=round(len(latencies) / elapsed, 1),
         decisions_per_s=round(decisions / elapsed, 1),

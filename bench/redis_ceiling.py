@@ -1,12 +1,13 @@
-"""The Redis ceiling: `redis-benchmark` running the real can_send script with EVALSHA.
+"""The Redis ceiling: `redis-benchmark` running the real can_send function with FCALL.
 
-The arguments come from `RedisStore.send_args`, the function the sidecar itself uses,
-so the call stays right when the script's arguments change. Marker values for the
-recipient and the message key are swapped for `__rand_int__` placeholders (each one
-replaced independently on every call): two in a row make about 10^6 recipients and
-message ids per sender, so calls count new messages instead of answering duplicates,
-and the sender draws from `SENDERS` accounts, as the sidecar's load spreads over
-many senders. Skipped, never failed, when redis-benchmark is missing.
+The arguments come from `message_args`, the function the sidecar itself uses, and the
+library from `sendgate.store.library.build`, so the call stays right when the layout
+changes. The recipient is a `__rand_int__` placeholder (replaced on every call). The
+message key is a fixed ID_LEN-byte value (redis-benchmark's placeholder expands to 12
+digits, and the key is binary), so the sender draws from `SENDERS` accounts instead:
+most calls are a sender's first message of the run, a few (about a tenth) replays.
+Per-branch figures come from bench/branches.py. Skipped, never failed, when
+redis-benchmark is missing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import shutil
 import subprocess
 import time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import redis
 
@@ -28,38 +28,33 @@ from bench.redis_stats import with_script_cost
 from sendgate import keys
 from sendgate.config import LimitsSettings, Settings
 from sendgate.domain import SendRequest
-from sendgate.months import month_table
-from sendgate.store.params import QuotaParams
-from sendgate.store.redis_store import RedisStore, message_key
-from sendgate.store.scripts import script
+from sendgate.store.library import ID_LEN, FunctionLibrary, build
+from sendgate.store.redis_store import message_args
 
 RAND = "__rand_int__"
-SENDERS = 1000  # -r: each placeholder draws from 0..SENDERS-1
+SENDERS = 1_000_000  # -r: each placeholder draws from 0..SENDERS-1
 CLIENTS = 64  # as many connections as the sidecar's pool (redis.max_connections)
 MAX_REQUESTS = 5_000_000
-_RCPT, _MID = "bench-recipient-marker", "bench-message-marker"
+_RCPT = "bench-recipient-marker"
+_MID = "b" * ID_LEN  # printable, so redis-benchmark passes it as text
 
 
-def evalsha_command(sha: str, limit: int) -> list[str]:
-    """EVALSHA sha 1 <sender key> <can_send arguments>, with placeholders."""
-    settings = Settings(limits=LimitsSettings(personal_monthly=limit, business_monthly=limit))
-    req = SendRequest(sender="rb" + RAND, recipient=_RCPT, message_id=_MID, at_ms=0)
-    months = month_table(int(time.time() * 1000), ZoneInfo(settings.limits.timezone))
-    raw = RedisStore.send_args(req, QuotaParams.from_settings(settings), months)
-    # The store may pre-encode constant arguments; redis-benchmark takes text.
-    args = [a.decode() if isinstance(a, bytes) else str(a) for a in raw]
-    swaps = {_RCPT: "r" + RAND * 2, message_key(_MID): RAND * 2}
-    if sorted(a for a in args if a in swaps) != sorted(swaps):
-        raise RuntimeError("can_send arguments no longer carry the recipient and message key")
-    args = [swaps.get(a, a) for a in args]
-    return ["EVALSHA", sha, "1", keys.account_key(req.sender), *args]
+def fcall_command(lib: FunctionLibrary) -> list[str]:
+    """FCALL can_send_<h> 1 <sender key> <can_send arguments>, with placeholders."""
+    req = SendRequest(sender="rb" + RAND, recipient=_RCPT, message_id="m", at_ms=0)
+    args = [a.decode() if isinstance(a, bytes) else str(a) for a in message_args(req)]
+    args[2] = _MID
+    if _RCPT not in args:
+        raise RuntimeError("can_send arguments no longer carry the recipient")
+    args = ["r" + RAND if a == _RCPT else a for a in args]
+    return ["FCALL", lib.function("can_send"), "1", keys.account_key(req.sender), *args]
 
 
 def _check_once(r: redis.Redis, command: list[str]) -> None:
     """Run the command once with the placeholders filled: a bad call fails loudly here."""
     filled = [a.replace(RAND, "000000000001") for a in command]
     try:
-        reply = r.evalsha(filled[1], int(filled[2]), *filled[3:])
+        reply = r.execute_command(*filled)  # type: ignore[no-untyped-call]
     except redis.ResponseError as exc:
         raise RuntimeError(f"can_send rejected the benchmark's arguments: {exc}") from exc
     if not isinstance(reply, list):
@@ -123,17 +118,15 @@ def _cpu_percent(
 
 
 def run(port: int, pid: int, seconds: float, limit: int) -> dict[str, Any]:
-    """EVALSHA can_send at -P 1 and -P 16, each for about `seconds`."""
+    """FCALL can_send at -P 1 and -P 16, each for about `seconds`."""
     exe = shutil.which("redis-benchmark")
     if exe is None:
         return {"skipped": "redis-benchmark not found on PATH"}
-    source = script("can_send")
+    lib = build(Settings(limits=LimitsSettings(personal_monthly=limit, business_monthly=limit)))
     r = redis.Redis(host="127.0.0.1", port=port)
     try:
-        sha = r.script_load(source.source)
-        if sha != source.sha:
-            raise RuntimeError(f"SCRIPT LOAD gave {sha}, expected {source.sha}")
-        command = evalsha_command(sha, limit)
+        r.function_load(lib.source, replace=True)
+        command = fcall_command(lib)
         _check_once(r, command)
     finally:
         r.close()

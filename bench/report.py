@@ -73,9 +73,10 @@ def _load_row(name: str, d: Any, rate_key: str = "calls_per_s") -> Row:
     if cpu:
         shown = {k: v for k, v in cpu.items() if k != "machine"}
         notes.append(" ".join(f"{k} {v:.0f}" for k, v in shown.items()))
-    script = d.get("redis_evalsha") or {}
+    script = d.get("redis_fcall") or {}
     if script:
-        notes.append(f"in Redis {script['usec_per_call']:.0f} us/EVALSHA")
+        per = script.get("usec_per_decision", script["usec_per_call"])
+        notes.append(f"in Redis {per:.0f} us/decision")
     degraded = (d.get("outcomes") or {}).get("degraded")
     if degraded:
         notes.append(f"{degraded} degraded (Redis budget missed)")
@@ -97,10 +98,10 @@ def _phases(res: dict[str, Any]) -> list[tuple[str, Any, str]]:
         out.append((f"gRPC ceiling (empty handler) c={c}", _at(res.get("grpc_ceiling"), c), ""))
     red = res.get("redis_ceiling", {})
     for run in red.get("runs", []) if isinstance(red, dict) else []:
-        name = f"Redis can_send EVALSHA -P {run['pipeline']} (-c {run['clients']})"
+        name = f"Redis can_send FCALL -P {run['pipeline']} (-c {run['clients']})"
         out.append((name, run, ""))
     if not isinstance(red, dict) or "runs" not in red:
-        out.append(("Redis can_send EVALSHA", red, ""))
+        out.append(("Redis can_send FCALL", red, ""))
     for c in (1, 8, 64):
         out.append((f"sendgate CanSend c={c}", _at(res.get("sendgate_unary"), c), "decisions"))
     batch = res.get("sendgate_batch", {})
@@ -157,6 +158,17 @@ def _memory_lines(mem: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _branch_lines(br: Any) -> list[str]:
+    """Redis µs per decision, per branch and on the mix (bench/branches.py)."""
+    if not isinstance(br, dict) or "branches" not in br:
+        return [f"Redis per branch: {br}"] if br else []
+    shown = ", ".join(f"{k} {v['usec_per_call']:.0f}" for k, v in br["branches"].items())
+    return [
+        f"Redis us per decision (FCALL, commandstats): {shown}; "
+        f"mix {br['mix_usec_per_decision']:.0f}"
+    ]
+
+
 def render(res: dict[str, Any]) -> str:
     head: Row = ("line", "per s", "p50 ms", "p99 ms", "p99.9 ms", "CPU: % of one core")
     rows = [head, *_rows(res)]
@@ -175,6 +187,7 @@ def render(res: dict[str, Any]) -> str:
             + " (their figures are low; rerun on a quiet machine)"
         )
     out.append("")
+    out.extend(_branch_lines(res.get("redis_branches")))
     out.extend(_memory_lines(res.get("memory", {})))
     out.append("")
     r = res["ratios"]
@@ -183,7 +196,7 @@ def render(res: dict[str, Any]) -> str:
     out.append(f"sendgate p99 / ceiling p99 at c=8: {_f(r['p99_c8_over_ceiling_p99'])}")
     out.append(f"sendgate p50 - ceiling p50 at c=1: {_f(r['p50_c1_minus_ceiling_p50_ms'])} ms")
     out.append(
-        "CanSendBatch decisions/s / Redis EVALSHA -P 16 calls/s: "
+        "CanSendBatch decisions/s / Redis FCALL -P 16 calls/s: "
         f"{_f(r['batch_decisions_over_redis_pipelined'])}"
     )
     out.append(f"sendgate CanSend c=64 / peer (limits) c=64: {_f(r['unary_c64_over_peer'])}")

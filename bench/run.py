@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 
-from bench import memory, procs, redis_ceiling, report
+from bench import branches, memory, procs, redis_ceiling, report
 from bench.redis_stats import with_script_cost
 from sendgate.embedded_redis import RedisProcess, free_port
 
@@ -239,6 +239,10 @@ def main() -> int:
                 plan,
                 lambda: redis_ceiling.run(rd.port, rd.pid, plan.seconds, int(procs.BIG_LIMIT)),
             ),
+        )
+        res["redis_branches"] = guarded(
+            "Redis µs per decision branch (FCALL, commandstats)",
+            quiet(plan, lambda: branches.run(rd.port, branches.BIG_LIMITS)),
         )
         guarded("sendgate sidecar", lambda: sendgate_phases(plan, rd, res))
     res["ratios"] = report.ratios(res)

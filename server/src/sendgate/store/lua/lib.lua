@@ -66,8 +66,10 @@ end
 -- message the account sent `writer` this month that counted. Returns the refund.
 local function note_inbound(base, writer, now, label)
   local inbound = base .. 'in'
-  redis.call('ZADD', inbound, now, writer)
-  redis.call('ZREMRANGEBYSCORE', inbound, '-inf', '(' .. string.format('%d', now - cfg.conv_ms))
+  -- Stale writers are dropped when a new one arrives: only then does the set grow.
+  if redis.call('ZADD', inbound, now, writer) == 1 then
+    redis.call('ZREMRANGEBYSCORE', inbound, '-inf', '(' .. string.format('%d', now - cfg.conv_ms))
+  end
   redis.call('PEXPIRE', inbound, cfg.conv_ms)
   local q = base .. 'q:' .. label
   local rec = redis.call('HMGET', q, 'r:' .. writer, 'n:' .. writer)
