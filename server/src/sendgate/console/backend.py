@@ -45,6 +45,9 @@ class NotAvailable(BackendError):
 
 
 def _enum_name(enum: Any, value: int) -> str:
+    """The value's name; "" for the zero value (`…_UNSPECIFIED`: not set)."""
+    if value == 0:
+        return ""
     try:
         return str(enum.Name(value))
     except ValueError:

@@ -56,17 +56,17 @@ def hourly(events: Iterable[EventInfo], now_ms: int, hours: int) -> list[dict[st
 
 
 def _nice_max(value: int) -> int:
-    if value <= 4:
-        return 4
-    magnitude: int = 10 ** int(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return math.ceil(step * magnitude)
-    return value
+    """A round top for the axis, split in four equal whole steps (1, 2, 5 x 10^k each)."""
+    quarter = max(math.ceil(value / 4), 1)
+    magnitude: int = 10 ** int(math.log10(quarter))
+    for step in (1, 2, 5, 10):
+        if quarter <= step * magnitude:
+            return 4 * step * magnitude
+    return 4 * quarter
 
 
 def stacked_bars(
-    buckets: list[dict[str, int]], now_ms: int, title: str, width: int = 760, height: int = 230
+    buckets: list[dict[str, int]], now_ms: int, title: str, width: int = 1000, height: int = 220
 ) -> str:
     """A stacked bar per hour, hour labels in UTC, an accessible title."""
     left, right, top, bottom = 40, 8, 12, 30

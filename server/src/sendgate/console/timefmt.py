@@ -45,3 +45,10 @@ def ago(ms: int, now_ms: int) -> str:
     else:
         text = f"{delta}s"
     return f"in {text}" if future else f"{text} ago"
+
+
+def attribute(value: str, key: str) -> str:
+    """An event attribute for reading: `…_at` Unix-ms values as dates, the rest as given."""
+    if key.endswith("_at") and value.isdigit() and len(value) >= 12:
+        return show(int(value))
+    return value

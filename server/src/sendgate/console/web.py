@@ -44,6 +44,7 @@ def templates() -> Jinja2Templates:
     )
     env.filters["when"] = timefmt.show
     env.filters["ago"] = lambda ms: timefmt.ago(ms, now_ms())
+    env.filters["attribute"] = timefmt.attribute
     return Jinja2Templates(env=env)
 
 

@@ -45,7 +45,8 @@
       var s = document.createElement("span");
       var b = document.createElement("b");
       s.textContent = k + "=";
-      b.textContent = e.attributes[k];
+      var v = e.attributes[k];
+      b.textContent = /_at$/.test(k) && /^\d{12,}$/.test(v) ? when(Number(v)) : v;
       s.appendChild(b);
       attrs.appendChild(s);
       attrs.appendChild(document.createTextNode(" "));

@@ -1,0 +1,311 @@
+"""The reviewer console in a real browser: headless Chromium from the system's packages.
+
+Selenium drives /usr/bin/chromium through /usr/bin/chromedriver (nothing is downloaded).
+The sidecar runs on a Redis of its own, so the queue holds only this scenario's
+accounts; the screenshots of the queue and of an account page go to docs/.
+Browser calls block, so they run in a worker thread while the sidecar keeps serving
+on the test loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+import pytest_asyncio
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from sendgate.embedded_redis import RedisProcess, free_port
+from sendgate.v1 import sendgate_pb2 as pb
+from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
+from tests.conftest import ServerFactory
+from tests.test_console import (
+    ADMIN_TOKEN,
+    HAS_LIST_EVENTS,
+    PASSWORD,
+    REVIEWER,
+    ConsoleThread,
+    console_settings,
+)
+
+CHROMIUM = os.environ.get("SENDGATE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("SENDGATE_CHROMEDRIVER", "/usr/bin/chromedriver")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+WAIT_S = 15
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+T = TypeVar("T")
+
+_missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+if _missing and os.environ.get("SENDGATE_BROWSER_TESTS") == "required":
+    raise RuntimeError(f"browser tests required but missing: {', '.join(_missing)}")
+pytestmark = pytest.mark.skipif(
+    bool(_missing), reason=f"no system Chromium/chromedriver ({', '.join(_missing)})"
+)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:4]}"
+
+
+@dataclass
+class Scene:
+    url: str
+    send: pb_grpc.SendGateStub
+    admin: pb_grpc.SendGateAdminStub
+    bakery: str
+    bakery_request: str
+    evader: str
+    banned: str
+
+    async def account(self, account: str) -> pb.Account:
+        reply = await self.admin.GetAccount(
+            pb.GetAccountRequest(account=account), metadata=_ADMIN_META
+        )
+        got: pb.Account = reply.account
+        return got
+
+
+_ADMIN_META = [("authorization", f"Bearer {ADMIN_TOKEN}")]
+
+
+async def _populate(send: pb_grpc.SendGateStub, admin: pb_grpc.SendGateAdminStub) -> Scene:
+    """A morning's queue: three exception requests, a ban, an evader, some usage."""
+    bakery, doctor, phone = _name("sunny-bakery"), _name("dr-okafor"), _name("new-phone")
+    banned, evader, denied = _name("promo-blast"), _name("promo-blast-b"), _name("promo-blast-c")
+    requests = [
+        (phone, pb.RECONNECTING_AFTER_NEW_PHONE, "Lost my phone, writing to my contacts again"),
+        (doctor, pb.REACHING_NEW_PERSONAL_CONNECTIONS, "New practice: reaching patients"),
+        (bakery, pb.INVITING_TO_LARGE_EVENT, "Summer market on 14 June: inviting 300 regulars"),
+    ]
+    await admin.UpsertAccount(
+        pb.UpsertAccountRequest(
+            account=bakery, kind=pb.PERSONAL, registered_at=int(time.time() * 1000) - 400 * DAY_MS
+        ),
+        metadata=_ADMIN_META,
+    )
+    ids = {}
+    for account, reason, note in requests:
+        reply = await send.RequestException(
+            pb.RequestExceptionRequest(account=account, reason=reason, note=note)
+        )
+        ids[account] = reply.request_id
+    for account, count in ((bakery, 42), (doctor, 17), (phone, 48)):
+        for i in range(count):
+            await send.CanSend(
+                pb.CanSendRequest(sender=account, recipient=f"{account}-r{i}", message_id=f"m{i}")
+            )
+    await admin.BanAccount(
+        pb.BanAccountRequest(
+            account=banned, reason="bulk promotions, 40 spam reports",
+            identifiers=["device:7d1e0c", "network:203.0.113.0/24"],
+        ),
+        metadata=_ADMIN_META,
+    )  # fmt: skip
+    for account, identifiers in ((evader, ["network:203.0.113.0/24"]), (denied, ["device:7d1e0c"])):
+        await send.CheckRegistration(
+            pb.CheckRegistrationRequest(account=account, identifiers=identifiers)
+        )
+    await _history(send, admin)
+    return Scene("", send, admin, bakery, ids[bakery], evader, banned)
+
+
+async def _history(send: pb_grpc.SendGateStub, admin: pb_grpc.SendGateAdminStub) -> None:
+    """Earlier hours: accounts reaching their monthly and username limits, two bans."""
+    now = int(time.time() * 1000)
+    for hours_ago, via in ((9, 1), (7, 1), (6, 2), (5, 1), (4, 1), (4, 2), (2, 1), (1, 2)):
+        sender, at = _name("sender"), now - hours_ago * HOUR_MS
+        limit = 50 if via == 1 else 10
+        batch = [
+            pb.CanSendRequest(
+                sender=sender, recipient=f"{sender}-r{i}", message_id=f"h{i}",
+                via=via, at_unix_ms=at + i,  # type: ignore[arg-type]
+            )
+            for i in range(limit + 1)
+        ]  # fmt: skip
+        await send.CanSendBatch(pb.CanSendBatchRequest(requests=batch))
+    for hours_ago in (8, 3):
+        await admin.BanAccount(
+            pb.BanAccountRequest(
+                account=_name("spam-ring"), reason="spam reports",
+                at_unix_ms=now - hours_ago * HOUR_MS,
+            ),
+            metadata=_ADMIN_META,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[RedisProcess]:
+    proc = RedisProcess(port=free_port())
+    proc.start()
+    yield proc
+    proc.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def scene(server_factory: ServerFactory, own_redis: RedisProcess) -> AsyncIterator[Scene]:
+    sidecar = await server_factory(
+        redis_url=own_redis.url,
+        limits={"personal_monthly": 50, "username_monthly": 10},
+        auth={"admin_token": ADMIN_TOKEN},
+        ban_evasion={"hmac_key": "browser-tests-hmac-key"},
+        bulk={"enabled": False},
+    )
+    thread = ConsoleThread(console_settings(sidecar.grpc_port))
+    thread.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+            s = await _populate(pb_grpc.SendGateStub(channel), pb_grpc.SendGateAdminStub(channel))
+            s.url = thread.url
+            yield s
+    finally:
+        thread.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    profile = tempfile.mkdtemp(prefix="sendgate-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1360,900", "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking browser steps in a thread: the sidecar serves on this loop meanwhile."""
+    return await asyncio.to_thread(fn, *args)
+
+
+def _wait(driver: WebDriver, css: str, text: str = "") -> Any:
+    def found(d: WebDriver) -> Any:
+        for el in d.find_elements(By.CSS_SELECTOR, css):
+            if text in el.text:
+                return el
+        return False
+
+    try:
+        return WebDriverWait(driver, WAIT_S).until(found)
+    except TimeoutException:
+        raise AssertionError(f"no {css!r} with {text!r} on {driver.current_url}") from None
+
+
+def _screenshot(driver: WebDriver, name: str) -> None:
+    """A full-page capture: the viewport is stretched to the page's height (bounded)."""
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    height = min(max(int(metrics["cssContentSize"]["height"]), 600), 4000)
+    override = {"width": 1360, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", override)
+    try:
+        DOCS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(DOCS / name))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def _sign_in(driver: WebDriver, url: str) -> None:
+    driver.get(url + "/")
+    _wait(driver, "h1", "Sign in")
+    driver.find_element(By.NAME, "name").send_keys(REVIEWER)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    _wait(driver, "h1", "Review queue")
+
+
+def _approve(driver: WebDriver, s: Scene) -> str:
+    row = driver.find_element(By.CSS_SELECTOR, f"tr[data-request='{s.bakery_request}']")
+    allowance = row.find_element(By.NAME, "allowance")
+    allowance.clear()
+    allowance.send_keys("100")
+    expires = row.find_element(By.NAME, "expires")
+    expires.clear()
+    expires.send_keys("14d")
+    row.find_element(By.NAME, "note").send_keys("market confirmed on their site")
+    row.find_element(By.CSS_SELECTOR, "button[value='approve']").click()
+    _wait(driver, ".flash.ok", f"Approved {s.bakery}: +100")
+    _open_account(driver, s.bakery)
+    return str(_wait(driver, "#limit").text)
+
+
+def _open_account(driver: WebDriver, account: str) -> None:
+    box = driver.find_element(By.CSS_SELECTOR, "form.search input[name='id']")
+    box.send_keys(account)
+    box.submit()
+    _wait(driver, "h1", account)
+
+
+def _ban(driver: WebDriver, s: Scene) -> str:
+    _open_account(driver, s.evader)
+    driver.find_element(By.NAME, "reason").send_keys("same network as a banned promo sender")
+    driver.find_element(By.ID, "ban").click()
+    _wait(driver, ".flash.ok", f"Banned {s.evader}.")
+    return str(_wait(driver, ".banner.danger").text)
+
+
+async def test_reviewer_in_a_browser(scene: Scene, browser: WebDriver) -> None:
+    await off_loop(_sign_in, browser, scene.url)
+    queue_text = await off_loop(lambda: browser.find_element(By.TAG_NAME, "main").text)
+    assert scene.bakery in queue_text and "Summer market" in queue_text
+    if HAS_LIST_EVENTS:
+        assert scene.evader in queue_text  # REVIEW at registration, flagged ban evasion
+    await off_loop(_screenshot, browser, "console-queue.png")
+
+    # Approve the bakery's request: its limit rises from 50 to 150.
+    assert (await scene.account(scene.bakery)).usage.limit == 50
+    limit = await off_loop(_approve, browser, scene)
+    assert limit == "150"
+    assert (await scene.account(scene.bakery)).usage.limit == 150
+    await off_loop(_screenshot, browser, "console-account.png")
+
+    # Ban the evader from its account page.
+    banner = await off_loop(_ban, browser, scene)
+    assert "Banned: same network as a banned promo sender" in banner
+    got = await scene.account(scene.evader)
+    assert got.banned and got.ban_reason == "same network as a banned promo sender"
+
+
+async def test_events_page_in_a_browser(scene: Scene, browser: WebDriver) -> None:
+    await off_loop(browser.get, scene.url + "/events")
+    if not HAS_LIST_EVENTS:
+        await off_loop(_wait, browser, "main", "Not available")
+        return
+    await off_loop(_wait, browser, "#events tbody tr", "account_banned")
+    await off_loop(_wait, browser, "svg.chart")
+    # A new event shows up without a reload: the page follows the stream.
+    late = _name("late-request")
+    await scene.send.RequestException(
+        pb.RequestExceptionRequest(account=late, reason=pb.INVITING_TO_LARGE_EVENT, note="gala")
+    )
+    row = await off_loop(_wait, browser, "#events tbody tr.fresh", late)
+    assert "exception_requested" in row.text
+    # Filter by account and kind.
+    await off_loop(browser.get, f"{scene.url}/events?kind=account_banned&account={scene.banned}")
+    rows = await off_loop(lambda: browser.find_elements(By.CSS_SELECTOR, "#events tbody tr"))
+    texts = [await off_loop(lambda r=r: r.text) for r in rows]
+    assert texts and all("account_banned" in t and scene.banned in t for t in texts)
