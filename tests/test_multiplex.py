@@ -289,3 +289,17 @@ async def test_close_fails_waiters_and_leaves_no_socket(own_redis: RedisProcess)
     with pytest.raises(OutcomeUnknown):
         await blocked
     assert not conn.connected
+
+
+def test_runs_on_uvloop(own_redis: RedisProcess) -> None:
+    """The sidecar runs on uvloop, whose transports do not subclass asyncio's."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> list[Any]:
+        conn = MuxConnection.from_url(own_redis.url)
+        try:
+            return await asyncio.gather(*(conn.call("PING") for _ in range(3)))
+        finally:
+            await conn.close()
+
+    assert uvloop.run(main()) == [b"PONG"] * 3
