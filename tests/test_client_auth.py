@@ -62,9 +62,9 @@ async def test_token_over_tls(server_factory: ServerFactory, pki: Path) -> None:
         ca = str(pki / "ca.pem")  # a path
         with SendGateClient(target, token=TOKEN, root_certificates=ca, timeout=5) as sg:
             assert sg.can_send(acct("s"), acct("r"), "m1").allowed
-        with SendGateClient(target, root_certificates=ca, timeout=5) as sg:
-            with pytest.raises(Unauthenticated):
-                sg.get_usage(acct())
+        anonymous = SendGateClient(target, root_certificates=ca, timeout=5)
+        with anonymous as sg, pytest.raises(Unauthenticated):
+            sg.get_usage(acct())
         with AdminClient(target, token=ADMIN_TOKEN, root_certificates=ca, timeout=5) as admin:
             assert not admin.get_account(acct()).banned
 
