@@ -10,8 +10,10 @@ import argparse
 import getpass
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,6 +88,11 @@ def run(settings: ConsoleSettings, sock: socket.socket | None = None) -> int:
     config = uvicorn.Config(
         create_app(settings), log_level="warning", access_log=False, proxy_headers=False
     )
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn stops on SIGINT/SIGTERM, then raises the signal again under the handler
+        # it found: a no-op one here, so a graceful stop exits 0 like `sendgate serve`.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

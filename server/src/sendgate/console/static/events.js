@@ -32,7 +32,7 @@
     tag.className = "kind-tag k-" + e.kind;
     tag.textContent = e.kind;
     cell(row).appendChild(tag);
-    var acct = cell(row);
+    var acct = cell(row, "nowrap");
     if (e.account) {
       var a = document.createElement("a");
       a.className = "acct";
