@@ -2,7 +2,8 @@
 
 Selenium drives /usr/bin/chromium through /usr/bin/chromedriver (nothing is downloaded).
 The sidecar runs on a Redis of its own, so the queue holds only this scenario's
-accounts; the screenshots of the queue and of an account page go to docs/.
+accounts; the screenshots of the queue and of an account page go to
+$SENDGATE_SCREENSHOT_DIR (docs/ for the README), else to a temporary folder.
 Browser calls block, so they run in a worker thread while the sidecar keeps serving
 on the test loop.
 """
@@ -45,7 +46,9 @@ from tests.test_console import (
 
 CHROMIUM = os.environ.get("SENDGATE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SENDGATE_CHROMEDRIVER", "/usr/bin/chromedriver")
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+# Screenshots go to a temporary folder unless asked for (they differ every run):
+# SENDGATE_SCREENSHOT_DIR=docs refreshes the README's.
+SHOTS = Path(os.environ.get("SENDGATE_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="sg-shots-"))
 WAIT_S = 15
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -223,8 +226,8 @@ def _screenshot(driver: WebDriver, name: str) -> None:
     override = {"width": 1360, "height": height, "deviceScaleFactor": 1, "mobile": False}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", override)
     try:
-        DOCS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(DOCS / name))
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SHOTS / name))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
