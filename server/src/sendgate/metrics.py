@@ -1,4 +1,4 @@
-"""Prometheus metrics (SPEC §4) and the HTTP listener that serves them.
+"""Prometheus metrics (SPEC §4); `http_endpoints` serves them over HTTP.
 
 Labels never carry an account id: only decisions, reasons, limits, flags, modes,
 error kinds and gRPC method names, all from small fixed sets.
@@ -6,13 +6,7 @@ error kinds and gRPC method names, all from small fixed sets.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from sendgate.domain import LIMIT_LABELS, Event, SendDecision
 
@@ -97,51 +91,3 @@ class Metrics:
 
     def redis_error(self, kind: str) -> None:
         self.redis_errors.labels(kind).inc()
-
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def http_app(metrics: Metrics, ready: Callable[[], bool]) -> WSGIApp:
-    """/metrics for Prometheus, /healthz (ready: Redis reachable), /livez (process up)."""
-    prom = make_wsgi_app(metrics.registry)
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path in ("/healthz", "/readyz"):
-            ok = ready()
-            start_response("200 OK" if ok else "503 Service Unavailable",
-                           [("Content-Type", "text/plain")])  # fmt: skip
-            return [b"ok\n" if ok else b"redis unavailable\n"]
-        if path == "/livez":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
-        return prom(environ, start_response)  # type: ignore[no-any-return]
-
-    return app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes are not worth a log line each."""
-
-
-class MetricsServer:
-    """The HTTP listener on metrics_address, in a daemon thread."""
-
-    def __init__(self, host: str, port: int, app: WSGIApp) -> None:
-        self._httpd = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="sendgate-metrics", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_port)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()

@@ -1,4 +1,4 @@
-"""The server's lifecycle: start Redis (embedded or not), serve gRPC and metrics, stop.
+"""The server's lifecycle: check the ports, serve HTTP and gRPC, start or wait for Redis, stop.
 
 Shutdown order (grpc examples): health NOT_SERVING → server.stop(grace) → close
 Redis → stop the embedded Redis.
@@ -24,6 +24,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
+from sendgate import ban_key, listen
 from sendgate.admin import Admin
 from sendgate.auth import AuthInterceptor
 from sendgate.breaker import CircuitBreaker
@@ -31,10 +32,14 @@ from sendgate.config import Settings
 from sendgate.embedded_redis import RedisProcess
 from sendgate.errors import BackendError, StartupError
 from sendgate.events import EventSink
+from sendgate.events_feed import EventFeed
+from sendgate.events_stream import EventStream
 from sendgate.gate import Gate
 from sendgate.guard import Guard
+from sendgate.http_endpoints import MetricsServer, http_app
 from sendgate.interceptor import MetricsInterceptor
-from sendgate.metrics import Metrics, MetricsServer, http_app
+from sendgate.listen import split_address
+from sendgate.metrics import Metrics
 from sendgate.service import SendGateAdminService, SendGateService
 from sendgate.store.redis_store import RedisStore
 from sendgate.v1 import sendgate_pb2 as pb
@@ -82,11 +87,6 @@ def _credentials(s: Settings) -> grpc.ServerCredentials:
     )
 
 
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 class SendGateServer:
     """One sidecar: gRPC server, metrics listener, Redis store, optional embedded Redis."""
 
@@ -101,6 +101,10 @@ class SendGateServer:
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._metrics_server: MetricsServer | None = None
+        self._event_stream: EventStream | None = None
+        self.events: EventFeed | None = None
+        # Set once both ports listen (health answers), possibly before Redis is ready.
+        self.listening = asyncio.Event()
         self._monitor: asyncio.Task[None] | None = None
         self._ready = False
         self._redis_error = ""
@@ -117,58 +121,61 @@ class SendGateServer:
         return self.embedded.url if self.embedded else self.settings.redis_url
 
     async def start(self) -> None:
-        """Start everything, or raise StartupError with what went wrong."""
+        """Start everything, or raise StartupError with what went wrong.
+
+        Order: check both addresses (nothing started yet, so a taken port is one clear
+        error), listen on HTTP, start the embedded Redis, serve gRPC (health answers
+        NOT_SERVING), then wait for Redis: probes see the sidecar while it waits.
+        """
         s = self.settings
+        listen.probe_all(s.grpc_address, s.metrics_address)
         try:
-            await self._start_redis()
-            assert self.store is not None
-            self.guard = Guard(
-                s.redis.timeout_ms / 1000,
-                CircuitBreaker(s.redis.breaker_failures, s.redis.breaker_open_ms / 1000),
-            )
-            sink = EventSink(self.store, self.guard, self.metrics, s.events_max_len)
-            self.gate = Gate(s, self.store, self.guard, sink, self.metrics)
-            self.admin = Admin(
-                self.gate, self.store, self.guard, sink,
-                s.ban_evasion.hmac_key.get_secret_value().encode(),
-                frozenset(k.lower() for k in s.ban_evasion.strong_kinds),
-            )  # fmt: skip
-            await self._start_grpc()
             host, port = split_address(s.metrics_address)
             self._metrics_server = MetricsServer(host, port, http_app(self.metrics, self.ready))
-            self._metrics_server.start()
             self.metrics_port = self._metrics_server.port
-        except OSError as exc:
-            await self.stop(0)
-            raise StartupError(f"cannot listen: {exc}") from exc
+            self._metrics_server.start()
+            await self._start_embedded()
+            self._build()
+            await self._start_grpc()
+            self.listening.set()
+            await self._wait_for_redis()
         except BaseException:
             await self.stop(0)
             raise
+        assert self.store is not None
         await self._set_serving(self.store.prepared)
         self._monitor = asyncio.create_task(self._watch_redis(), name="sendgate-redis-health")
         self._monitor.add_done_callback(self._watcher_ended)
-        log.info(
+        degraded = not self.store.prepared
+        (log.warning if degraded else log.info)(
             "sendgate serving",
             extra={
                 "grpc_address": f"{split_address(s.grpc_address)[0]}:{self.grpc_port}",
                 "metrics_address": f"{split_address(s.metrics_address)[0]}:{self.metrics_port}",
                 "redis": "embedded" if self.embedded else "external",
+                # Redis not prepared yet: decisions follow failure_mode, health NOT_SERVING.
+                "degraded": degraded,
                 "failure_mode": s.failure_mode,
                 "enforce": s.enforce,
                 "allow_client_time": s.allow_client_time,
             },
         )
 
-    async def _start_redis(self) -> None:
+    async def _start_embedded(self) -> None:
         s = self.settings
-        if not s.redis_url:
-            self.embedded = RedisProcess(data_dir=s.embedded_redis_dir or None)
-            await asyncio.to_thread(self.embedded.start)
-            log.info(
-                "embedded redis started",
-                extra={"redis_url": self.embedded.url, "pid": self.embedded.pid,
-                       "redis_server": self.embedded.executable},
-            )  # fmt: skip
+        if s.redis_url:
+            return
+        self.embedded = RedisProcess(data_dir=s.embedded_redis_dir or None)
+        await asyncio.to_thread(self.embedded.start)
+        log.info(
+            "embedded redis started",
+            extra={"redis_url": self.embedded.url, "pid": self.embedded.pid,
+                   "redis_server": self.embedded.executable},
+        )  # fmt: skip
+
+    def _build(self) -> None:
+        """The store (no connection yet) and everything that works through it."""
+        s = self.settings
         self.store = RedisStore.from_url(
             self.redis_url,
             connect_timeout_s=s.redis.connect_timeout_ms / 1000,
@@ -177,6 +184,29 @@ class SendGateServer:
             one_call=s.redis.one_call_per_message,
             coalesce=s.redis.coalesce,
         )
+        self._event_stream = EventStream.from_url(
+            self.redis_url, connect_timeout_s=s.redis.connect_timeout_ms / 1000,
+            observer=self.metrics,
+        )  # fmt: skip
+        self.guard = Guard(
+            s.redis.timeout_ms / 1000,
+            CircuitBreaker(s.redis.breaker_failures, s.redis.breaker_open_ms / 1000),
+        )
+        sink = EventSink(self.store, self.guard, self.metrics, s.events_max_len)
+        self.gate = Gate(s, self.store, self.guard, sink, self.metrics)
+        key = ban_key.resolve(
+            s.ban_evasion.hmac_key.get_secret_value(),
+            embedded=self.embedded is not None,
+            data_dir=s.embedded_redis_dir,
+        )
+        self.admin = Admin(
+            self.gate, self.store, self.guard, sink, key,
+            frozenset(k.lower() for k in s.ban_evasion.strong_kinds),
+        )  # fmt: skip
+        self.events = EventFeed(self._event_stream, self.guard)
+
+    async def _wait_for_redis(self) -> None:
+        s = self.settings
         if await self._prepare_store(s.redis.startup_wait_ms / 1000):
             return
         if self.embedded is not None or not s.redis.start_degraded:
@@ -219,6 +249,7 @@ class SendGateServer:
         s = self.settings
         assert self.gate is not None
         assert self.admin is not None
+        assert self.events is not None
         auth = AuthInterceptor(
             {
                 SENDGATE: s.auth.sendgate_token.get_secret_value(),
@@ -235,7 +266,7 @@ class SendGateServer:
             SendGateService(self.gate, self.admin, s.allow_client_time), server
         )
         pb_grpc.add_SendGateAdminServicer_to_server(
-            SendGateAdminService(self.admin, s.allow_client_time), server
+            SendGateAdminService(self.admin, self.events, s.allow_client_time), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -248,7 +279,9 @@ class SendGateServer:
             else:
                 self.grpc_port = server.add_insecure_port(s.grpc_address)
         except RuntimeError as exc:
-            raise StartupError(f"cannot listen on {s.grpc_address}: {exc}") from exc
+            # Taken since probe_all looked (gRPC core said why on stderr already).
+            raise StartupError(f"cannot listen on {s.grpc_address} (grpc_address): {exc}") from exc
+        await self._set_serving(False)  # until Redis is prepared
         await server.start()
 
     def ready(self) -> bool:
@@ -324,6 +357,9 @@ class SendGateServer:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self._event_stream is not None:
+            await self._event_stream.close()
+            self._event_stream = None
         if self._metrics_server is not None:
             self._metrics_server.stop()
             self._metrics_server = None
