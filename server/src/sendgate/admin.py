@@ -7,6 +7,7 @@ BackendError (the service answers UNAVAILABLE: these are not per-message decisio
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from collections.abc import Sequence
 
 from sendgate import evasion
@@ -22,7 +23,7 @@ from sendgate.domain import (
 from sendgate.errors import SendGateError
 from sendgate.events import EventSink
 from sendgate.gate import Gate
-from sendgate.guard import Guard
+from sendgate.guard import Deadline, Guard
 from sendgate.months import wall_ms
 from sendgate.store.redis_store import RedisStore
 
@@ -200,10 +201,15 @@ class Admin:
         return record
 
     async def list_exceptions(
-        self, state: ExceptionState, at_ms: int, time_remaining_s: float | None
+        self, state: ExceptionState | None, at_ms: int, time_remaining_s: float | None
     ) -> list[ExceptionRecord]:
+        """Requests in `state`, or (None) in every state, oldest request first."""
         now = at_ms or wall_ms()
-        return await self._guard.run(
-            time_remaining_s,
-            lambda b: self._store.exception_list(state, None, MAX_LIST, at_ms, now, b),
-        )
+        states = [state] if state is not None else list(ExceptionState)
+        deadline = Deadline(time_remaining_s)
+        found: list[ExceptionRecord] = []
+        for st in states:  # one slot, four small reads: admin traffic, not per message
+            read = partial(self._store.exception_list, st, None, MAX_LIST, at_ms, now)
+            found += await self._guard.run(deadline(), read)
+        found.sort(key=lambda x: (x.requested_at, x.request_id))
+        return found[:MAX_LIST]

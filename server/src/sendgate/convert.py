@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sendgate.domain import AccountKind, AccountView, ExceptionRecord, SendDecision, Usage
+from sendgate.domain import (
+    AccountKind,
+    AccountView,
+    ExceptionRecord,
+    LoggedEvent,
+    SendDecision,
+    Usage,
+)
 from sendgate.v1 import sendgate_pb2 as pb
 
 
@@ -67,4 +74,10 @@ def account_pb(v: AccountView, exceptions: Sequence[ExceptionRecord] = ()) -> pb
         tier_index=v.tier_index,
         bulk_score=v.bulk_score,
         features=dict(v.features),
+    )
+
+
+def event_pb(e: LoggedEvent) -> pb.Event:
+    return pb.Event(
+        id=e.id, kind=e.kind, account=e.account, at_unix_ms=e.at_ms, attributes=dict(e.attributes)
     )

@@ -181,3 +181,14 @@ class ExceptionRecord:
     expires_at: int = 0
     requested_at: int = 0
     reviewed_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One entry of the `sendgate:events` stream, as ListEvents returns it."""
+
+    id: str  # the stream id, `<ms>-<seq>`
+    kind: str
+    account: str = ""
+    at_ms: int = 0
+    attributes: tuple[tuple[str, str], ...] = ()

@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 from sendgate import evasion
 from sendgate import validation as v
 from sendgate.admin import Admin, Conflict, NoHmacKey, NotFound
-from sendgate.convert import account_pb, decision_pb, exception_pb, usage_pb
+from sendgate.convert import account_pb, decision_pb, event_pb, exception_pb, usage_pb
 from sendgate.domain import (
     AccountKind,
     ExceptionReason,
@@ -30,7 +30,9 @@ from sendgate.domain import (
     SendRequest,
 )
 from sendgate.errors import BackendError, InvalidArgument
+from sendgate.events_feed import EventFeed
 from sendgate.gate import Gate
+from sendgate.months import wall_ms
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 
@@ -233,8 +235,9 @@ class SendGateService(pb_grpc.SendGateServicer):
 class SendGateAdminService(pb_grpc.SendGateAdminServicer):
     """sendgate.v1.SendGateAdmin: trust-and-safety tools."""
 
-    def __init__(self, admin: Admin, allow_client_time: bool) -> None:
+    def __init__(self, admin: Admin, events: EventFeed, allow_client_time: bool) -> None:
         self._admin = admin
+        self._events = events
         self._allow_time = allow_client_time
 
     @_rpc
@@ -243,8 +246,7 @@ class SendGateAdminService(pb_grpc.SendGateAdminServicer):
     ) -> pb.UpsertAccountResponse:
         account = v.account_id(request.account, "account")
         kind = v.enum(AccountKind, request.kind, "kind")
-        if request.registered_at < 0:
-            raise InvalidArgument("registered_at", "must not be negative")
+        v.unix_ms(request.registered_at, "registered_at")
         at_ms = v.client_time(request.at_unix_ms, self._allow_time)
         view = await self._admin.upsert_account(
             account, kind, request.business_verified, request.identity_verified,
@@ -285,8 +287,9 @@ class SendGateAdminService(pb_grpc.SendGateAdminServicer):
         if request.approve:
             if request.extra_allowance <= 0:
                 raise InvalidArgument("extra_allowance", "an approval needs a positive allowance")
-            if request.expires_at <= at_ms:
-                raise InvalidArgument("expires_at", "an approval needs an expiry in the future")
+            # Against the request's time, else this host's clock: a typo'd expiry in the
+            # past (or in seconds) would approve an exception that is already over.
+            v.future_ms(request.expires_at, at_ms or wall_ms(), "expires_at")
         extra, expires = (
             (request.extra_allowance, request.expires_at) if request.approve else (0, 0)
         )
@@ -304,7 +307,8 @@ class SendGateAdminService(pb_grpc.SendGateAdminServicer):
     async def ListExceptions(
         self, request: pb.ListExceptionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListExceptionsResponse:
-        state = v.enum(ExceptionState, request.state, "state")
+        # No state (0): every state (SPEC §2).
+        state = v.enum(ExceptionState, request.state, "state") if request.state else None
         at_ms = v.client_time(request.at_unix_ms, self._allow_time)
         records = await self._admin.list_exceptions(state, at_ms, context.time_remaining())
         return pb.ListExceptionsResponse(exceptions=[exception_pb(x) for x in records])
@@ -331,3 +335,14 @@ class SendGateAdminService(pb_grpc.SendGateAdminServicer):
         at_ms = v.client_time(request.at_unix_ms, self._allow_time)
         await self._admin.unban(account, at_ms, context.time_remaining())
         return pb.UnbanAccountResponse()
+
+    @_rpc
+    async def ListEvents(
+        self, request: pb.ListEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListEventsResponse:
+        after_id = v.stream_id(request.after_id, "after_id")
+        limit = v.page_limit(request.limit, "limit")
+        kinds = v.event_kinds(list(request.kinds), "kinds")
+        v.client_time(request.at_unix_ms, self._allow_time)  # checked like every request's
+        events, next_id = await self._events.page(after_id, limit, kinds, context.time_remaining())
+        return pb.ListEventsResponse(events=[event_pb(e) for e in events], next_id=next_id)

@@ -17,6 +17,9 @@ MAX_ID_LENGTH = 128
 MAX_MESSAGE_ID_LENGTH = 256
 MAX_BATCH = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# 2001-01-01T00:00:00Z in ms. Any sendgate time is later; a smaller non-zero value is
+# almost surely Unix seconds (2001 in seconds is 978307200, i.e. 1970-01-12 as ms).
+MIN_UNIX_MS = 978_307_200_000
 
 
 def account_id(value: str, field: str) -> str:
@@ -31,10 +34,34 @@ def account_id(value: str, field: str) -> str:
 
 
 def message_id(value: str, field: str) -> str:
+    """A message id: 1 to 256 characters, no control characters (README: ids)."""
     if not value:
         raise InvalidArgument(field, "must not be empty (it is the idempotency key)")
     if len(value) > MAX_MESSAGE_ID_LENGTH:
         raise InvalidArgument(field, f"longer than {MAX_MESSAGE_ID_LENGTH} characters")
+    if _CONTROL.search(value):
+        raise InvalidArgument(field, "contains control characters")
+    return value
+
+
+def unix_ms(value: int, field: str) -> int:
+    """A set (non-zero) time: Unix milliseconds, not seconds and not negative."""
+    if value < 0:
+        raise InvalidArgument(field, "must not be negative")
+    if 0 < value < MIN_UNIX_MS:
+        raise InvalidArgument(
+            field, f"{value} looks like seconds: times are Unix milliseconds (UTC)"
+        )
+    return value
+
+
+def future_ms(value: int, now_ms: int, field: str) -> int:
+    """A time that must lie after `now_ms` (an expiry), in Unix milliseconds."""
+    if value == 0:
+        raise InvalidArgument(field, "must be set (Unix milliseconds, in the future)")
+    unix_ms(value, field)
+    if value <= now_ms:
+        raise InvalidArgument(field, f"{value} is in the past (now is {now_ms})")
     return value
 
 
@@ -44,9 +71,7 @@ def client_time(value: int, allow_client_time: bool, field: str = "at_unix_ms") 
         return 0
     if not allow_client_time:
         raise InvalidArgument(field, "set, but the server does not run with allow_client_time")
-    if value < 0:
-        raise InvalidArgument(field, "must not be negative")
-    return value
+    return unix_ms(value, field)
 
 
 def via(value: int, field: str = "via") -> Via:
@@ -112,3 +137,41 @@ def send_request(
         dry_run=dry_run,
         at_ms=client_time(at_unix_ms, allow_client_time, prefix + "at_unix_ms"),
     )
+
+
+# ListEvents
+EVENTS_DEFAULT_LIMIT = 100
+EVENTS_MAX_LIMIT = 1000
+MAX_EVENT_KINDS = 32
+_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_U64 = 2**64 - 1
+
+
+def stream_id(value: str, field: str = "after_id") -> str:
+    """ "" (from the oldest kept) or a stream id `<ms>-<seq>` as ListEvents returned it."""
+    if not value:
+        return ""
+    m = _STREAM_ID.fullmatch(value)
+    if m is None or int(m[1]) > _U64 or int(m[2]) > _U64:
+        raise InvalidArgument(field, "must be an event id <ms>-<seq> (a next_id), or empty")
+    return value
+
+
+def page_limit(value: int, field: str = "limit") -> int:
+    """0 → the default page; larger than the cap → the cap."""
+    if value < 0:
+        raise InvalidArgument(field, "must not be negative")
+    return min(value or EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT)
+
+
+def event_kinds(values: list[str], field: str = "kinds") -> frozenset[str]:
+    """Event kinds to keep (empty: all), each like `limit_hit`."""
+    if len(values) > MAX_EVENT_KINDS:
+        raise InvalidArgument(field, f"more than {MAX_EVENT_KINDS} kinds")
+    for i, kind in enumerate(values):
+        if not _KIND.fullmatch(kind):
+            raise InvalidArgument(
+                f"{field}[{i}]", "must be an event kind: lower-case letters, digits, _"
+            )
+    return frozenset(values)
