@@ -3,7 +3,7 @@
 Selenium drives /usr/bin/chromium through /usr/bin/chromedriver (nothing is downloaded).
 The sidecar runs on a Redis of its own, so the queue holds only this scenario's
 accounts; the screenshots of the queue and of an account page go to
-$SENDGATE_SCREENSHOT_DIR (docs/ for the README), else to a temporary folder.
+$CONSOLE_TEST_SCREENSHOTS (docs/ for the README), else to a temporary folder.
 Browser calls block, so they run in a worker thread while the sidecar keeps serving
 on the test loop.
 """
@@ -44,18 +44,18 @@ from tests.test_console import (
     console_settings,
 )
 
-CHROMIUM = os.environ.get("SENDGATE_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("SENDGATE_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMIUM = os.environ.get("CONSOLE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CONSOLE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 # Screenshots go to a temporary folder unless asked for (they differ every run):
-# SENDGATE_SCREENSHOT_DIR=docs refreshes the README's.
-SHOTS = Path(os.environ.get("SENDGATE_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="sg-shots-"))
+# CONSOLE_TEST_SCREENSHOTS=docs refreshes the README's.
+SHOTS_ENV = "CONSOLE_TEST_SCREENSHOTS"
 WAIT_S = 15
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 T = TypeVar("T")
 
 _missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
-if _missing and os.environ.get("SENDGATE_BROWSER_TESTS") == "required":
+if _missing and os.environ.get("CONSOLE_TEST_BROWSER") == "required":
     raise RuntimeError(f"browser tests required but missing: {', '.join(_missing)}")
 pytestmark = pytest.mark.skipif(
     bool(_missing), reason=f"no system Chromium/chromedriver ({', '.join(_missing)})"
@@ -219,15 +219,21 @@ def _wait(driver: WebDriver, css: str, text: str = "") -> Any:
         raise AssertionError(f"no {css!r} with {text!r} on {driver.current_url}") from None
 
 
-def _screenshot(driver: WebDriver, name: str) -> None:
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get(SHOTS_ENV)
+    return Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+
+
+def _screenshot(driver: WebDriver, path: Path) -> None:
     """A full-page capture: the viewport is stretched to the page's height (bounded)."""
     metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
     height = min(max(int(metrics["cssContentSize"]["height"]), 600), 4000)
     override = {"width": 1360, "height": height, "deviceScaleFactor": 1, "mobile": False}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", override)
     try:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(SHOTS / name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(path))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
@@ -271,20 +277,20 @@ def _ban(driver: WebDriver, s: Scene) -> str:
     return str(_wait(driver, ".banner.danger").text)
 
 
-async def test_reviewer_in_a_browser(scene: Scene, browser: WebDriver) -> None:
+async def test_reviewer_in_a_browser(scene: Scene, browser: WebDriver, shots: Path) -> None:
     await off_loop(_sign_in, browser, scene.url)
     queue_text = await off_loop(lambda: browser.find_element(By.TAG_NAME, "main").text)
     assert scene.bakery in queue_text and "Summer market" in queue_text
     if HAS_LIST_EVENTS:
         assert scene.evader in queue_text  # REVIEW at registration, flagged ban evasion
-    await off_loop(_screenshot, browser, "console-queue.png")
+    await off_loop(_screenshot, browser, shots / "console-queue.png")
 
     # Approve the bakery's request: its limit rises from 50 to 150.
     assert (await scene.account(scene.bakery)).usage.limit == 50
     limit = await off_loop(_approve, browser, scene)
     assert limit == "150"
     assert (await scene.account(scene.bakery)).usage.limit == 150
-    await off_loop(_screenshot, browser, "console-account.png")
+    await off_loop(_screenshot, browser, shots / "console-account.png")
 
     # Ban the evader from its account page.
     banner = await off_loop(_ban, browser, scene)
