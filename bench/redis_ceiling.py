@@ -42,8 +42,9 @@ _MID = "b" * ID_LEN  # printable, so redis-benchmark passes it as text
 def fcall_command(lib: FunctionLibrary) -> list[str]:
     """FCALL can_send_<h> 1 <sender key> <can_send arguments>, with placeholders."""
     req = SendRequest(sender="rb" + RAND, recipient=_RCPT, message_id="m", at_ms=0)
-    args = [a.decode() if isinstance(a, bytes) else str(a) for a in message_args(req)]
-    args[2] = _MID
+    raw = message_args(req)
+    raw[2] = _MID  # the binary key of "m", replaced before the arguments become text
+    args = [a.decode() if isinstance(a, bytes) else str(a) for a in raw]
     if _RCPT not in args:
         raise RuntimeError("can_send arguments no longer carry the recipient")
     args = ["r" + RAND if a == _RCPT else a for a in args]

@@ -209,8 +209,10 @@ local function decide(s, now, recipient, mid, via, dry_run)
       redis.call('HSET', acct, 'rs', 1)
       events[#events + 1] = {'restricted', 'limit', 'business_tier'}
     end
-    local size = redis.call('APPEND', idem, mid .. string.char(decision * 32 + reason * 2 + counted))
-    if size == REC_LEN then redis.call('PEXPIRE', idem, (bucket + 2) * cfg.idem_ms - now) end
+    -- SET of the whole string, not APPEND: APPEND preallocates up to twice the length,
+    -- and the string was read above anyway. Sets the TTL in the same command.
+    redis.call('SET', idem, (held[1] or '') .. mid .. string.char(decision * 32 + reason * 2 + counted),
+               'PX', (bucket + 2) * cfg.idem_ms - now)
     if retry_after > 0 then
       local mr = base .. 'mr:' .. bucket
       redis.call('HSET', mr, mid, retry_after)
