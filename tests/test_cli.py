@@ -173,32 +173,3 @@ def test_usage_against_nothing_fails_cleanly() -> None:
     )  # fmt: skip
     assert out.returncode == 1
     assert "UNAVAILABLE" in out.stderr or "DEADLINE" in out.stderr
-
-
-@pytest.mark.slow
-def test_events_command_prints_and_follows(redis_proc: Any, redis_sync: Any) -> None:
-    redis_sync.xadd("sendgate:events", {"type": "limit_hit", "account": "cli-acct",
-                                         "at": "1773144000000", "limit": "username"})  # fmt: skip
-    out = subprocess.run(
-        [sys.executable, "-m", "sendgate", "events", "--redis-url", redis_proc.url,
-         "--count", "1000"],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    assert "limit_hit" in out.stdout and "cli-acct limit=username" in out.stdout
-    # --count 1 then --follow: it prints the newest event, then waits after it.
-    follow = subprocess.Popen(
-        [sys.executable, "-m", "sendgate", "events", "--redis-url", redis_proc.url,
-         "--count", "1", "--follow", "--json"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert follow.stdout is not None
-        assert json.loads(follow.stdout.readline())["account"] == "cli-acct"
-        redis_sync.xadd("sendgate:events", {"type": "flag_raised", "account": "followed",
-                                             "at": "1", "flag": "bulk_suspected"})  # fmt: skip
-        assert json.loads(follow.stdout.readline())["account"] == "followed"
-    finally:
-        follow.kill()
-        follow.wait(10)
-        if follow.stdout:
-            follow.stdout.close()

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import json
+import importlib.metadata
 import logging
 import os
 import signal
 import sys
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-from sendgate import logs
-from sendgate.client import ClientError, SendGateClient
-from sendgate.client._core import DEFAULT_TARGET
+from sendgate import cli_client, logs
 from sendgate.config import load_settings
 from sendgate.errors import ConfigError, StartupError
 
 log = logging.getLogger("sendgate.cli")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sendgate")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     p = argparse.ArgumentParser(prog="sendgate", description="Anti-spam enforcement sidecar.")
+    p.add_argument("--version", action="version", version=f"sendgate {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the sidecar (embedded Redis unless --redis-url)")
@@ -38,33 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         help="honour at_unix_ms in requests (tests, replays)",
     )  # fmt: skip
 
-    def client(name: str, help_: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help_)
-        c.add_argument("--target", default=DEFAULT_TARGET, help="sidecar HOST:PORT")
-        c.add_argument("--timeout", type=float, default=2.0, help="seconds")
-        c.add_argument("--json", action="store_true", help="print JSON")
-        return c
-
-    usage = client("usage", "print an account's monthly usage")
-    usage.add_argument("account")
-    check = client("check", "ask whether SENDER may message RECIPIENT (counts unless --dry-run)")
-    check.add_argument("sender")
-    check.add_argument("recipient")
-    check.add_argument("--message-id", default=None, help="idempotency key (default: random)")
-    check.add_argument("--username", action="store_true", help="recipient reached by username")
-    check.add_argument("--dry-run", action="store_true")
-    reply = client("reply", "record that REPLIER answered REPLIED_TO")
-    reply.add_argument("replier")
-    reply.add_argument("replied_to")
-    events = sub.add_parser("events", help="print enforcement events from sendgate:events")
-    events.add_argument(
-        "--redis-url", default=os.environ.get("SENDGATE_REDIS_URL", ""),
-        help="the sidecars' Redis (default $SENDGATE_REDIS_URL)",
-    )  # fmt: skip
-    events.add_argument("--count", type=int, default=20, help="how many recent events first")
-    events.add_argument("--follow", "-f", action="store_true", help="then wait for new ones")
-    events.add_argument("--json", action="store_true", help="one JSON object per line")
-    return p
+    cli_client.add_commands(sub)
+    return p, dict(sub.choices)
 
 
 async def _serve(ns: argparse.Namespace) -> int:
@@ -113,62 +91,25 @@ async def _serve(ns: argparse.Namespace) -> int:
     return 1 if server.fatal_error is not None else 0
 
 
-def _print_usage(usage: object, as_json: bool) -> None:
-    data = dataclasses.asdict(usage)  # type: ignore[call-overload]
-    if as_json:
-        print(json.dumps(data))
-        return
-    resets = datetime.fromtimestamp(data["resets_at"] / 1000, tz=UTC).isoformat()
-    print(f"used {data['used']} of {data['limit']} ({data['remaining']} left), resets {resets}")
-    print(f"username: {data['username_used']} of {data['username_limit']}")
-    if data["tier_limit"] or data["status"] != "ACCOUNT_STATUS_UNSPECIFIED":
-        print(f"business: tier limit {data['tier_limit'] or 'unlimited'}, "
-              f"{data['unique_users_24h']} users in 24 h, quality {data['quality']}, "
-              f"status {data['status']}")  # fmt: skip
-    if data["flags"]:
-        print("flags: " + ", ".join(data["flags"]))
-
-
-def _client(ns: argparse.Namespace) -> int:
-    with SendGateClient(ns.target, timeout=ns.timeout) as sg:
-        try:
-            if ns.command == "usage":
-                _print_usage(sg.get_usage(ns.account), ns.json)
-            elif ns.command == "check":
-                r = sg.can_send(
-                    ns.sender, ns.recipient, ns.message_id or uuid.uuid4().hex,
-                    via="USERNAME" if ns.username else "PHONE_NUMBER", dry_run=ns.dry_run,
-                )  # fmt: skip
-                if ns.json:
-                    print(json.dumps(dataclasses.asdict(r)))
-                else:
-                    print(f"{r.decision} reason={r.reason} counted={r.counted} warning={r.warning}"
-                          f" retry_after_ms={r.retry_after_ms}")  # fmt: skip
-                    _print_usage(r.usage, False)
-            elif ns.command == "reply":
-                refunded = sg.record_reply(ns.replier, ns.replied_to)
-                print(json.dumps({"refunded": refunded}) if ns.json else f"refunded {refunded}")
-        except ClientError as exc:
-            print(f"sendgate: {exc}", file=sys.stderr)
-            return 1
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    ns = _parser().parse_args(argv)
+    parser, commands = _parser()
+    ns, extra = parser.parse_known_args(argv)
+    if extra:  # the subcommand's usage, not the top-level one, says what it takes
+        commands[ns.command].error(f"unrecognized arguments: {' '.join(extra)}")
     if ns.command == "serve":
         return _run_serve(ns)
-    if ns.command == "events":
-        from sendgate.events_tail import tail
-
-        if not ns.redis_url:
-            print("sendgate: events needs --redis-url or SENDGATE_REDIS_URL", file=sys.stderr)
-            return 2
-        try:
-            return tail(ns.redis_url, ns.count, ns.follow, ns.json)
-        except KeyboardInterrupt:
-            return 0
-    return _client(ns)
+    try:
+        code = cli_client.run(ns)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `sendgate events | head`: the reader left. Point stdout at devnull so the
+        # interpreter's final flush does not raise again (Python docs, SIGPIPE note).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
 
 
 def _run_serve(ns: argparse.Namespace) -> int:
