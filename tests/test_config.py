@@ -102,3 +102,58 @@ def test_bad_environment_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert info.value.key == "limits.warn_ratio"
+
+
+@pytest.mark.parametrize(
+    ("var", "hint"),
+    [
+        (
+            "SENDGATE_LIMITS_PERSONAL_MONTHLY",
+            "not a setting; nested keys take two underscores: SENDGATE_LIMITS__PERSONAL_MONTHLY",
+        ),
+        ("SENDGATE_REDIS_TIMEOUT_MS", "not a setting; nested keys take two underscores: "
+                                      "SENDGATE_REDIS__TIMEOUT_MS"),
+        ("SENDGATE_NO_SUCH_KEY", "not a setting"),
+        ("SENDGATE_GRPC_ADDRES", "not a setting"),
+        ("sendgate_lower_case", "not a setting"),  # read case-insensitively, so checked too
+    ],
+)  # fmt: skip
+def test_unknown_top_level_environment_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, var: str, hint: str
+) -> None:
+    monkeypatch.setenv(var, "5")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.key == var
+    assert str(info.value) == f"invalid configuration: {var}: unknown environment variable ({hint})"
+
+
+def test_unknown_nested_environment_key_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDGATE_LIMITS__NO_SUCH_KEY", "5")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.key == "limits.no_such_key"
+    assert str(info.value).startswith("invalid configuration: limits.no_such_key: unknown key")
+
+
+@pytest.mark.parametrize(
+    "var",
+    ["SENDGATE_CONFIG", "SENDGATE_TOKEN", "SENDGATE_ADMIN_TOKEN", "SENDGATE_TARGET",
+     "SENDGATE_REDIS_SERVER", "SENDGATE_SOAK_SECONDS"],
+)  # fmt: skip
+def test_variables_that_are_not_settings_are_allowed(
+    monkeypatch: pytest.MonkeyPatch, var: str
+) -> None:
+    value = str(FIXTURES / "good.toml") if var == "SENDGATE_CONFIG" else "x"
+    monkeypatch.setenv(var, value)
+    load_settings()
+
+
+def test_every_spelling_of_a_setting_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDGATE_REDIS_URL", "redis://127.0.0.1:1/0")  # a top-level key
+    monkeypatch.setenv("SENDGATE_REDIS__TIMEOUT_MS", "300")  # a nested key
+    monkeypatch.setenv("SENDGATE_LIMITS", '{"personal_monthly": 7}')  # a section as JSON
+    s = load_settings()
+    assert (s.redis_url, s.redis.timeout_ms, s.limits.personal_monthly) == (
+        "redis://127.0.0.1:1/0", 300, 7,
+    )  # fmt: skip
