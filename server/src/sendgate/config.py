@@ -3,13 +3,15 @@
 Precedence (highest first): command-line flags, environment, TOML file, defaults.
 Nested keys use `.` in TOML tables and `__` in the environment, for example
 `SENDGATE_LIMITS__PERSONAL_MONTHLY=500`. Unknown keys are errors, and every error
-names the key (`invalid configuration: limits.warn_ratio: …`).
+names the key (`invalid configuration: limits.warn_ratio: …`); so is an unknown
+`SENDGATE_*` variable (`NOT_SETTINGS` lists the few that are not settings).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
@@ -280,12 +282,64 @@ def _describe(exc: ValidationError, origin: str) -> ConfigError:
     return ConfigError(key, f"{msg} (from {origin})")
 
 
+# SENDGATE_* variables that are not settings: read by the CLI's client commands, the
+# console, the embedded Redis and the tests. Anything else with the prefix must be a
+# setting, so a typo such as SENDGATE_LIMITS_PERSONAL_MONTHLY (one `_`) is an error
+# instead of a silently ignored limit.
+NOT_SETTINGS = frozenset({
+    "SENDGATE_CONFIG",          # the TOML file (load_settings)
+    "SENDGATE_TOKEN",           # client commands: SendGate bearer token
+    "SENDGATE_ADMIN_TOKEN",     # client commands and console: SendGateAdmin bearer token
+    "SENDGATE_TARGET",          # client commands and the chat-server example: sidecar address
+    "SENDGATE_REDIS_SERVER",    # the redis-server binary of the embedded Redis
+    "SENDGATE_SOAK_SECONDS",    # tests/test_soak.py
+})  # fmt: skip
+_PREFIX = "SENDGATE_"
+
+
+def unknown_environment(environ: Mapping[str, str]) -> str | None:
+    """The first SENDGATE_* variable that is neither a setting nor in NOT_SETTINGS."""
+    fields = Settings.model_fields
+    sections = {
+        name for name, f in fields.items()
+        if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
+    }  # fmt: skip
+    for var in sorted(environ):
+        upper = var.upper()  # pydantic-settings reads the environment case-insensitively
+        if not upper.startswith(_PREFIX) or upper in NOT_SETTINGS:
+            continue
+        name = upper[len(_PREFIX) :].lower()
+        head, nested, _ = name.partition("__")
+        if (not nested and name in fields) or (nested and head in sections):
+            continue  # nested keys are checked by the section models (extra="forbid")
+        return var
+    return None
+
+
+def _unknown_variable(var: str) -> ConfigError:
+    name = var[len(_PREFIX) :].lower()
+    sections = [
+        n for n, f in Settings.model_fields.items()
+        if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
+    ]  # fmt: skip
+    hint = "not a setting"
+    for section in sections:
+        if name.startswith(section + "_") and not name.startswith(section + "__"):
+            rest = name[len(section) + 1 :].upper()
+            hint += f"; nested keys take two underscores: {_PREFIX}{section.upper()}__{rest}"
+            break
+    return ConfigError(var, f"unknown environment variable ({hint})")
+
+
 def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     """Build the settings, raising ConfigError naming the first bad key.
 
     `config_file` defaults to $SENDGATE_CONFIG; `overrides` are command-line flags
     (None values are ignored).
     """
+    unknown = unknown_environment(os.environ)
+    if unknown is not None:
+        raise _unknown_variable(unknown)
     path = config_file or os.environ.get("SENDGATE_CONFIG") or None
     origin = "environment or flags"
     if path:
