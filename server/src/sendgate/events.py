@@ -9,6 +9,12 @@ Stream entry fields: `type`, `account`, `at` (unix ms), plus per type:
     tier_changed   from, to (tier index; -1 = none), cause (new_business | upgrade | flagged)
     exception_requested   request_id, reason
     exception_reviewed    request_id, state (APPROVED | REJECTED), extra_allowance, expires_at
+    account_banned        reason, identifiers (how many: the identifiers themselves never)
+    account_unbanned      -
+    ban_evasion           decision (REVIEW | DENY), matches (how many banned accounts)
+
+Read back through SendGateAdmin.ListEvents (events_feed.py, events_stream.py): `type` is
+the event's `kind`, `at` its `at_unix_ms`, the other fields its `attributes`.
 """
 
 from __future__ import annotations
