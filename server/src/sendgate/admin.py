@@ -7,8 +7,8 @@ BackendError (the service answers UNAVAILABLE: these are not per-message decisio
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from collections.abc import Sequence
+from functools import partial
 
 from sendgate import evasion
 from sendgate.domain import (
