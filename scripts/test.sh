@@ -29,6 +29,7 @@ fi
 .venv/bin/ruff format --check client server tests scripts bench deploy
 .venv/bin/mypy
 .venv/bin/python scripts/check_wheel.py
+.venv/bin/python scripts/check_client_alone.py
 .venv/bin/python scripts/rehearse_image.py
 VIRTUAL_ENV=$PWD/.venv bash scripts/validate_deploy.sh
 .venv/bin/python -m pytest "$@"
