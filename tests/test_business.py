@@ -413,7 +413,7 @@ async def test_exception_rejection_and_errors(
                 grpc.StatusCode.INVALID_ARGUMENT,
             ),
             (
-                admin.ListExceptions(pb.ListExceptionsRequest(state=0)),  # type: ignore[arg-type]
+                admin.ListExceptions(pb.ListExceptionsRequest(state=99)),  # type: ignore[arg-type]
                 grpc.StatusCode.INVALID_ARGUMENT,
             ),
             (

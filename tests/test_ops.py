@@ -65,6 +65,41 @@ async def test_metrics_are_scraped_and_parse(
     assert "0.0001" in buckets and "0.0005" in buckets  # sub-millisecond resolution
 
 
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (x.name, tuple(sorted(x.labels.items()))): x.value
+        for f in text_string_to_metric_families(text)
+        for x in f.samples
+    }
+
+
+async def test_stream_rpcs_have_grpc_server_series(
+    limit5: SendGateServer, stub: pb_grpc.SendGateStub
+) -> None:
+    method = (("grpc_method", "CanSendStream"), ("grpc_service", "sendgate.v1.SendGate"),
+              ("grpc_type", "bidi_stream"))  # fmt: skip
+    _, before_text = await asyncio.to_thread(scrape, limit5.metrics_port)
+    before = _samples(before_text)
+    s = acct("streamer")
+    reqs = [
+        pb.CanSendRequest(sender=s, recipient=acct("r"), message_id=f"m{i}", at_unix_ms=T0)
+        for i in range(3)
+    ]
+    answers = [r async for r in stub.CanSendStream(iter(reqs))]
+    assert len(answers) == 3
+    _, text = await asyncio.to_thread(scrape, limit5.metrics_port)
+    after = _samples(text)
+
+    def grew(name: str, labels: tuple[tuple[str, str], ...]) -> float:
+        return after[(name, labels)] - before.get((name, labels), 0.0)
+
+    assert grew("grpc_server_started_total", method) == 1
+    assert grew("grpc_server_handled_total", (("grpc_code", "OK"), *method)) == 1
+    assert grew("grpc_server_msg_received_total", method) == 3
+    assert grew("grpc_server_msg_sent_total", method) == 3
+    assert grew("grpc_server_handling_seconds_count", method) == 1
+
+
 async def test_http_health_endpoints(limit5: SendGateServer) -> None:
     assert (await asyncio.to_thread(scrape, limit5.metrics_port, "/healthz"))[0] == 200
     assert (await asyncio.to_thread(scrape, limit5.metrics_port, "/livez"))[0] == 200

@@ -61,6 +61,13 @@ class Metrics:
             "grpc_server_handling_seconds", "RPC handling time on the server.",
             labels, buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        # Streaming RPCs: one started/handled per stream, and these per message.
+        self.grpc_msg_received = Counter(
+            "grpc_server_msg_received_total", "Stream messages received.", labels, registry=r
+        )
+        self.grpc_msg_sent = Counter(
+            "grpc_server_msg_sent_total", "Stream messages sent.", labels, registry=r
+        )
         for mode in ("fail_open", "fail_closed"):
             self.degraded_decisions.labels(mode)
         for label in LIMIT_LABELS.values():

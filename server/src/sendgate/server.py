@@ -24,9 +24,9 @@ from redis.exceptions import (
     ResponseError,
 )
 
-from sendgate import ban_key, listen
+from sendgate import ban_key, listen, rpc_wrap
 from sendgate.admin import Admin
-from sendgate.auth import AuthInterceptor
+from sendgate.auth import token_check, warn_open
 from sendgate.breaker import CircuitBreaker
 from sendgate.config import Settings
 from sendgate.embedded_redis import RedisProcess
@@ -37,7 +37,6 @@ from sendgate.events_stream import EventStream
 from sendgate.gate import Gate
 from sendgate.guard import Guard
 from sendgate.http_endpoints import MetricsServer, http_app
-from sendgate.interceptor import MetricsInterceptor
 from sendgate.listen import split_address
 from sendgate.metrics import Metrics
 from sendgate.service import SendGateAdminService, SendGateService
@@ -250,23 +249,28 @@ class SendGateServer:
         assert self.gate is not None
         assert self.admin is not None
         assert self.events is not None
-        auth = AuthInterceptor(
-            {
-                SENDGATE: s.auth.sendgate_token.get_secret_value(),
-                ADMIN: s.auth.admin_token.get_secret_value(),
-            },
-            allowed_client_names=frozenset(s.tls.allowed_client_names),
+        tokens = {
+            SENDGATE: s.auth.sendgate_token.get_secret_value(),
+            ADMIN: s.auth.admin_token.get_secret_value(),
+        }
+        warn_open(tokens)
+        names = frozenset(s.tls.allowed_client_names)
+        # No interceptors: auth and metrics are wrapped once around each method
+        # (rpc_wrap), a coroutine layer less per call than two interceptors.
+        server = grpc.aio.server(options=GRPC_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
+        rpc_wrap.register(
+            server,
+            pb_grpc.add_SendGateServicer_to_server,
+            SendGateService(self.gate, self.admin, s.allow_client_time),
+            self.metrics,
+            token_check(SENDGATE, tokens[SENDGATE], names),
         )
-        server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(self.metrics), auth],
-            options=GRPC_OPTIONS,
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
-        )
-        pb_grpc.add_SendGateServicer_to_server(
-            SendGateService(self.gate, self.admin, s.allow_client_time), server
-        )
-        pb_grpc.add_SendGateAdminServicer_to_server(
-            SendGateAdminService(self.admin, self.events, s.allow_client_time), server
+        rpc_wrap.register(
+            server,
+            pb_grpc.add_SendGateAdminServicer_to_server,
+            SendGateAdminService(self.admin, self.events, s.allow_client_time),
+            self.metrics,
+            token_check(ADMIN, tokens[ADMIN], names),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
