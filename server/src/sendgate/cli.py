@@ -1,4 +1,5 @@
-"""The `sendgate` command: `serve` runs the sidecar; the rest are terminal clients."""
+"""The `sendgate` command: `serve` runs the sidecar, `console` the reviewers' web console,
+`functions prune` tidies Redis; the rest are terminal clients."""
 
 from __future__ import annotations
 
@@ -40,6 +41,16 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--allow-client-time", action="store_true", default=None,
         help="honour at_unix_ms in requests (tests, replays)",
     )  # fmt: skip
+
+    console = sub.add_parser(
+        "console", help="web console for trust-and-safety reviewers (needs sendgate[console])"
+    )
+    from sendgate import console as console_cmd  # standard library and pydantic only
+
+    console_cmd.add_arguments(console)
+    functions = sub.add_parser("functions", help="Redis Function libraries of sendgate")
+    functions.add_argument("action", choices=["prune"], help="delete libraries no sidecar uses")
+    functions.add_argument("--redis-url", required=True, help="the sidecars' Redis")
 
     cli_client.add_commands(sub)
     return p, dict(sub.choices)
@@ -98,6 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands[ns.command].error(f"unrecognized arguments: {' '.join(extra)}")
     if ns.command == "serve":
         return _run_serve(ns)
+    if ns.command == "console":
+        from sendgate import console as console_cmd
+
+        return console_cmd.run_args(ns)
+    if ns.command == "functions":
+        from sendgate.store import functions_cli
+
+        return functions_cli.main([ns.action, "--redis-url", ns.redis_url])
     try:
         code = cli_client.run(ns)
         sys.stdout.flush()

@@ -295,6 +295,7 @@ NOT_SETTINGS = frozenset({
     "SENDGATE_SOAK_SECONDS",    # tests/test_soak.py
 })  # fmt: skip
 _PREFIX = "SENDGATE_"
+CONSOLE_PREFIX = "SENDGATE_CONSOLE_"
 
 
 def unknown_environment(environ: Mapping[str, str]) -> str | None:
@@ -307,6 +308,8 @@ def unknown_environment(environ: Mapping[str, str]) -> str | None:
     for var in sorted(environ):
         upper = var.upper()  # pydantic-settings reads the environment case-insensitively
         if not upper.startswith(_PREFIX) or upper in NOT_SETTINGS:
+            continue
+        if upper.startswith(CONSOLE_PREFIX):  # the console's own settings (sendgate.console)
             continue
         name = upper[len(_PREFIX) :].lower()
         head, nested, _ = name.partition("__")

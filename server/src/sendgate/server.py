@@ -40,6 +40,7 @@ from sendgate.http_endpoints import MetricsServer, http_app
 from sendgate.listen import split_address
 from sendgate.metrics import Metrics
 from sendgate.service import SendGateAdminService, SendGateService
+from sendgate.store.library import build as build_library
 from sendgate.store.redis_store import RedisStore
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
@@ -182,6 +183,8 @@ class SendGateServer:
             observer=self.metrics,
             one_call=s.redis.one_call_per_message,
             coalesce=s.redis.coalesce,
+            # Built from this configuration now, so prepare() loads it at start-up.
+            library=build_library(s),
         )
         self._event_stream = EventStream.from_url(
             self.redis_url, connect_timeout_s=s.redis.connect_timeout_ms / 1000,
