@@ -203,9 +203,6 @@ class RedisSettings(_Section):
     # Standalone Redis: decide and note the recipient in one script call. Off (and always
     # off on Redis Cluster): two calls, sender's slot then recipient's.
     one_call_per_message: bool = True
-    # Send the script calls of concurrent requests as one pipeline per loop turn. Off by
-    # default: on the 2-core bench it did not beat a connection per request (bench/README).
-    coalesce: bool = False
 
 
 class Settings(BaseSettings):
@@ -251,7 +248,18 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with one of {', '.join(schemes)}")
         return value
 
-    @field_validator("grpc_address", "metrics_address")
+    @field_validator("grpc_address")
+    @classmethod
+    def _grpc_address(cls, value: str) -> str:
+        # A unix socket (an emptyDir shared in the pod) skips TCP for the sidecar hop.
+        if value.startswith("unix:"):
+            path = unix_path(value)
+            if not path.startswith("/"):
+                raise ValueError("a unix socket must be unix:///ABSOLUTE/PATH")
+            return value
+        return cls._host_port(value)
+
+    @field_validator("metrics_address")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
@@ -296,6 +304,12 @@ NOT_SETTINGS = frozenset({
 })  # fmt: skip
 _PREFIX = "SENDGATE_"
 CONSOLE_PREFIX = "SENDGATE_CONSOLE_"
+
+
+def unix_path(address: str) -> str:
+    """The socket path of a gRPC `unix:PATH` or `unix:///PATH` address."""
+    rest = address.removeprefix("unix:")
+    return "/" + rest.lstrip("/") if rest.startswith("//") else rest
 
 
 def unknown_environment(environ: Mapping[str, str]) -> str | None:

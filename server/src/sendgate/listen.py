@@ -7,14 +7,20 @@ one clear error naming the address, before the embedded Redis or anything else s
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import socket
+import stat
 
+from sendgate.config import unix_path
 from sendgate.errors import StartupError
 
 
 def split_address(address: str) -> tuple[str, int]:
-    """`host:port` (IPv6 hosts in brackets) → (host, port)."""
+    """`host:port` (IPv6 hosts in brackets) → (host, port); a unix address → (it, 0)."""
+    if address.startswith("unix:"):
+        return address, 0
     host, _, port = address.rpartition(":")
     return host.strip("[]"), int(port)
 
@@ -26,12 +32,42 @@ def bind_error(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
+def probe_unix(address: str, setting: str) -> None:
+    """A unix socket path: its folder must exist; a socket file nobody answers on is a
+    leftover of a killed sidecar and is removed (gRPC cannot bind over it)."""
+    path = unix_path(address)
+    folder = os.path.dirname(path) or "/"
+    if not os.path.isdir(folder):
+        raise StartupError(f"cannot listen on {address} ({setting}): no folder {folder}")
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise StartupError(f"cannot listen on {address} ({setting}): {path} is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+    raise StartupError(f"cannot listen on {address} ({setting}): {bind_error_in_use()}")
+
+
+def bind_error_in_use() -> str:
+    return bind_error(OSError(errno.EADDRINUSE, "in use"))
+
+
 def probe(address: str, setting: str) -> None:
     """Raise StartupError naming `address` and its `setting` unless it can be bound now.
 
     Like gRPC, one bindable resolved address is enough. SO_REUSEADDR as gRPC and the
     HTTP server set it, so a port left in TIME_WAIT is not reported as taken.
     """
+    if address.startswith("unix:"):
+        probe_unix(address, setting)
+        return
     host, port = split_address(address)
     if port == 0:  # the kernel picks a free port
         return

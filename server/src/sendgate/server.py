@@ -120,6 +120,14 @@ class SendGateServer:
     def redis_url(self) -> str:
         return self.embedded.url if self.embedded else self.settings.redis_url
 
+    @property
+    def grpc_target(self) -> str:
+        """Where clients reach this sidecar (the bound port when 0 was asked for)."""
+        address = self.settings.grpc_address
+        if address.startswith("unix:"):
+            return address
+        return f"{split_address(address)[0]}:{self.grpc_port}"
+
     async def start(self) -> None:
         """Start everything, or raise StartupError with what went wrong.
 
@@ -150,7 +158,7 @@ class SendGateServer:
         (log.warning if degraded else log.info)(
             "sendgate serving",
             extra={
-                "grpc_address": f"{split_address(s.grpc_address)[0]}:{self.grpc_port}",
+                "grpc_address": self.grpc_target,
                 "metrics_address": f"{split_address(s.metrics_address)[0]}:{self.metrics_port}",
                 "redis": "embedded" if self.embedded else "external",
                 # Redis not prepared yet: decisions follow failure_mode, health NOT_SERVING.
@@ -182,7 +190,6 @@ class SendGateServer:
             max_connections=s.redis.max_connections,
             observer=self.metrics,
             one_call=s.redis.one_call_per_message,
-            coalesce=s.redis.coalesce,
             # Built from this configuration now, so prepare() loads it at start-up.
             library=build_library(s),
         )
