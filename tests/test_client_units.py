@@ -126,3 +126,11 @@ def test_bad_enum_names_the_field() -> None:
             sg.can_send("a", "b", "m", via="FAX")
         with pytest.raises(TypeError, match="identifiers"):
             sg.check_registration("a", "device:1")
+
+
+def test_reviewer_is_sent_as_metadata_and_checked() -> None:
+    assert _channel.reviewer_metadata("rita") == (("x-sendgate-reviewer", "rita"),)
+    assert _channel.reviewer_metadata(None) == ()
+    for bad in ("", "a\nb", "x" * 129, "rïta"):
+        with pytest.raises(ValueError, match="reviewer"):
+            _channel.reviewer_metadata(bad)

@@ -91,6 +91,18 @@ def bearer(token: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
+_REVIEWER = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+
+
+def reviewer_metadata(reviewer: str | None) -> tuple[tuple[str, str], ...]:
+    """`x-sendgate-reviewer` for `reviewer` (printable, at most 128 characters)."""
+    if reviewer is None:
+        return ()
+    if not _REVIEWER.match(reviewer) or not reviewer.isascii():
+        raise ValueError("reviewer: 1 to 128 printable ASCII characters")
+    return (("x-sendgate-reviewer", reviewer),)
+
+
 def plan(
     target: str,
     *,
@@ -145,6 +157,8 @@ class ConnectOptions(TypedDict, total=False):
         host is not it (for example a bare IP).
     channel: an open grpc (or grpc.aio) channel to use instead; the caller closes it.
     timeout: the default deadline of every call in seconds (None: none).
+    reviewer: admin tools: the person acting, sent as `x-sendgate-reviewer` on every
+        call and recorded with the events of admin actions.
     """
 
     token: str | None
@@ -156,6 +170,7 @@ class ConnectOptions(TypedDict, total=False):
     server_name: str | None
     channel: Any
     timeout: float | None
+    reviewer: str | None
 
 
 def setup(
@@ -175,7 +190,8 @@ def setup(
         given = [k for k in tls_args if opts.get(k) not in (None, False)]
         if target is not None or given:
             raise ValueError(f"channel: give it alone, not with {', '.join(given) or 'target'}")
-        return None, channel, Settings(timeout, fail_open, bearer(token))
+        extra = reviewer_metadata(opts.get("reviewer"))
+        return None, channel, Settings(timeout, fail_open, bearer(token) + extra)
     p = plan(
         target if target is not None else DEFAULT_TARGET,
         token=token,
@@ -186,4 +202,5 @@ def setup(
         tls=opts.get("tls", False),
         server_name=opts.get("server_name"),
     )
-    return p, None, Settings(timeout, fail_open, p.metadata)
+    extra = reviewer_metadata(opts.get("reviewer"))
+    return p, None, Settings(timeout, fail_open, p.metadata + extra)
