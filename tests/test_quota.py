@@ -233,11 +233,11 @@ async def test_batch_allowed_messages_open_conversations(stub: pb_grpc.SendGateS
     assert usage.usage.used == 0  # r's message refunded s's
 
 
-async def test_coalesced_pipeline_keeps_exact_admission(server_factory: ServerFactory) -> None:
-    """redis.coalesce: concurrent calls share one pipeline per loop turn, same answers."""
-    server = await server_factory(
-        limits={"personal_monthly": 5}, bulk={"enabled": False}, redis={"coalesce": True}
-    )
+async def test_concurrent_calls_on_one_connection_keep_exact_admission(
+    server_factory: ServerFactory,
+) -> None:
+    """Concurrent calls share the multiplexed connection (one write per loop turn)."""
+    server = await server_factory(limits={"personal_monthly": 5}, bulk={"enabled": False})
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
         stub = pb_grpc.SendGateStub(ch)
         s = acct("s")

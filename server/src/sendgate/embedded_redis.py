@@ -145,16 +145,20 @@ class RedisProcess:
     def _answers_ping(self) -> bool:
         try:
             if self.port is None:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(0.5)
-                s.connect(str(self.socket_path))
-            else:
-                s = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
-            with s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                # Closed by the with-statement also when connect fails (server not up yet).
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(0.5)
+                    s.connect(str(self.socket_path))
+                    return self._ping(s)
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                return self._ping(s)
         except OSError:
             return False
+
+    @staticmethod
+    def _ping(s: socket.socket) -> bool:
+        s.sendall(b"PING\r\n")
+        return s.recv(16).startswith(b"+PONG")
 
     def signal(self, sig: signal.Signals) -> None:
         """Send a signal (tests: SIGSTOP/SIGCONT to pause, SIGKILL to crash)."""

@@ -7,11 +7,9 @@ loop is gone. A sidecar that restarts its client on failover would leak sockets 
 same way. This subclass registers each connection as it is created and closes the
 ones still open on `aclose()`.
 
-It also bounds calls in flight: redis-py's cluster nodes raise MaxConnectionsError
-instead of waiting when their pool is exhausted, so a burst above `max_connections`
-would turn into failed decisions. Callers hold `in_flight` while a call (or a
-pipeline, which uses at most one connection per node) runs; waiting for it counts
-against their budget, like the standalone client's blocking pool.
+It serves start-up checks, function pruning and ListEvents only: decisions go through
+the multiplexed connection (`sendgate.store.mux`), so no burst of calls reaches
+redis-py's per-node pools and they need no in-flight bound.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ class TrackedRedisCluster(RedisCluster):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         manager = self.nodes_manager
-        self.in_flight = asyncio.Semaphore(manager.connection_kwargs["max_connections"])
         opened: set[Connection] = set()
         self._opened = opened
         base: type[Connection] = manager.connection_kwargs["connection_class"]

@@ -4,6 +4,17 @@ This module is the only one that knows Redis commands. Redis errors are mapped
 to `sendgate.errors.BackendError` here, at the boundary. The functions come from one
 generated library (`sendgate.store.library`); their arguments follow
 `sendgate.store.layout`.
+
+Two clients: every call after start-up (decisions, notes, usage, feedback, opt-ins,
+events, the admin flows) goes through the multiplexed connection (`mux_calls`: one
+connection per Redis node shared by all calls in flight); redis-py does the start-up
+checks (version, eviction policy on every node), the first FUNCTION LOAD and the prune.
+
+What is rerun: a call that found the library missing ("Function not found": it did not
+run) after one shared reload, and a call that was never sent (`NotSent`), once. A call
+whose connection was lost after it was written (`OutcomeUnknown`) or that timed out may
+have run: it is never resent; the caller's failure policy answers and the chat server
+retries with the same message_id, which the functions answer as a replay.
 """
 
 from __future__ import annotations
@@ -39,9 +50,10 @@ from sendgate.errors import BackendError, StartupError
 from sendgate.months import MonthTable
 from sendgate.store import functions, parse
 from sendgate.store.cluster_client import TrackedRedisCluster
-from sendgate.store.coalesce import Coalescer
 from sendgate.store.layout import FUNCTIONS, Arg
 from sendgate.store.library import ID_LEN, FunctionLibrary, build
+from sendgate.store.mux import MuxError, NotSent, ReplyError
+from sendgate.store.mux_calls import Command, MuxCalls
 from sendgate.store.params import QuotaParams
 from sendgate.store.version import check_server
 
@@ -49,7 +61,7 @@ from sendgate.store.version import check_server
 _SAFE_POLICIES = frozenset({"noeviction"})
 # FCALL's answer when the library is not loaded on that node (the analogue of
 # NOSCRIPT): the function did not run, so running it after a reload cannot count twice.
-_MISSING = "Function not found"
+_MISSING = "ERR Function not found"
 
 
 class StoreObserver(Protocol):
@@ -66,11 +78,16 @@ def message_key(message_id: str) -> bytes:
 
 
 def _missing(result: object) -> bool:
-    return isinstance(result, rexc.ResponseError) and str(result).startswith(_MISSING)
+    return isinstance(result, ReplyError) and result.text.startswith(_MISSING)
+
+
+def _rerun(result: object) -> bool:
+    """Did `result` not run, so that running it again cannot count twice?"""
+    return isinstance(result, NotSent) or _missing(result)
 
 
 def _classify(exc: BaseException) -> BackendError:
-    if isinstance(exc, BackendError):
+    if isinstance(exc, BackendError):  # MuxError included: kinds oom, response, connection
         return exc
     if isinstance(exc, TimeoutError | rexc.TimeoutError):
         return BackendError("timeout", "no answer within the budget")
@@ -85,7 +102,8 @@ def _classify(exc: BaseException) -> BackendError:
 
 
 def make_client(url: str, connect_timeout_s: float, max_connections: int) -> Any:
-    """A redis.asyncio client for `url` (standalone, unix socket or cluster).
+    """A redis.asyncio client for `url` (standalone, unix socket or cluster): start-up
+    checks, function pruning, ListEvents; decisions use `MuxCalls`.
 
     Client retries are off: a reply lost after the function ran would otherwise run it
     again. Retrying is the caller's choice, made safe by message_id idempotency.
@@ -118,19 +136,17 @@ class RedisStore:
     def __init__(
         self,
         client: Any,
+        calls: MuxCalls,
         observer: StoreObserver | None = None,
         *,
         one_call: bool = True,
-        coalesce: bool = True,
         library: FunctionLibrary | None = None,
     ) -> None:
-        self._client = client
+        self._client = client  # redis-py: start-up checks and prune only
+        self._calls = calls
         # Standalone Redis holds every account: a message is one function call. A
         # cluster spreads accounts over slots: sender and recipient are two calls.
-        self.single_call = one_call and not isinstance(client, RedisCluster)
-        self._in_flight = client.in_flight if isinstance(client, TrackedRedisCluster) else None
-        # Cluster pipelines split by slot themselves; coalescing targets standalone.
-        self._coalescer = Coalescer(client) if coalesce and self.single_call else None
+        self.single_call = one_call and not calls.cluster
         self._observer = observer
         # The default configuration's library until the gate says which one it uses.
         self.library = library or build(load_settings())
@@ -152,11 +168,13 @@ class RedisStore:
         max_connections: int = 64,
         observer: StoreObserver | None = None,
         one_call: bool = True,
-        coalesce: bool = True,
         library: FunctionLibrary | None = None,
     ) -> RedisStore:
+        """A store for `url`; `max_connections` bounds redis-py's pool (start-up, prune),
+        decisions share one multiplexed connection per node. Nothing connects yet."""
         client = make_client(url, connect_timeout_s, max_connections)
-        return cls(client, observer, one_call=one_call, coalesce=coalesce, library=library)
+        calls = MuxCalls.from_url(url, connect_timeout_s=connect_timeout_s)
+        return cls(client, calls, observer, one_call=one_call, library=library)
 
     def use_library(self, library: FunctionLibrary) -> None:
         """Call `library` from now on. Loaded by the next prepare(), or on first use (a
@@ -170,8 +188,7 @@ class RedisStore:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        if self._coalescer is not None:
-            await self._coalescer.close()
+        await self._calls.close()
         if isinstance(self._client, RedisCluster):
             await self._client.aclose()
         else:
@@ -182,33 +199,42 @@ class RedisStore:
 
     async def prepare(self, *, allow_evicting: bool) -> None:
         """Check the server version and eviction policy (every node of a cluster), load
-        the function library and prune libraries no sidecar has used for days."""
-        async with self._permit():
-            if isinstance(self._client, TrackedRedisCluster):
-                per_node = await self._client.info(target_nodes=RedisCluster.PRIMARIES)
-                infos = [*per_node.values(), *await self._client.replica_infos("default")]
-            else:
-                infos = [await self._client.info()]
-            for info in infos:
-                check_server(info)
-                policy = info.get("maxmemory_policy", b"noeviction")
-                policy = policy.decode() if isinstance(policy, bytes) else str(policy)
-                if policy not in _SAFE_POLICIES and not allow_evicting:
-                    raise StartupError(
-                        f"redis maxmemory-policy is {policy!r}: evicted counters would hand "
-                        "out fresh quotas; set it to noeviction or start with "
-                        "allow_evicting_redis = true"
-                    )
-            await self.load_library()
-            await functions.prune(self._client, keep=self.library)
-        self.prepared = True
+        the function library and prune libraries no sidecar has used for days.
 
-    def _permit(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self._in_flight if self._in_flight is not None else contextlib.nullcontext()
-
-    async def load_library(self) -> None:
+        All through redis-py, whose errors the server sorts into "refused" and "wait"."""
+        if isinstance(self._client, TrackedRedisCluster):
+            per_node = await self._client.info(target_nodes=RedisCluster.PRIMARIES)
+            infos = [*per_node.values(), *await self._client.replica_infos("default")]
+        else:
+            infos = [await self._client.info()]
+        for info in infos:
+            check_server(info)
+            policy = info.get("maxmemory_policy", b"noeviction")
+            policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+            if policy not in _SAFE_POLICIES and not allow_evicting:
+                raise StartupError(
+                    f"redis maxmemory-policy is {policy!r}: evicted counters would hand "
+                    "out fresh quotas; set it to noeviction or start with "
+                    "allow_evicting_redis = true"
+                )
         await functions.load(self._client, self.library)
         self._touched_at = time.monotonic()
+        await functions.prune(self._client, keep=self.library)
+        self.prepared = True
+
+    async def load_library(self) -> None:
+        """FUNCTION LOAD REPLACE on every primary, over the decision path's connections
+        (they know the current primaries, also after a failover), and touch it."""
+        lib = self.library
+        await self._calls.on_primaries("FUNCTION", "LOAD", "REPLACE", lib.source)
+        await self._touch(lib)
+        self._touched_at = time.monotonic()
+
+    async def _touch(self, lib: FunctionLibrary) -> None:
+        # functions.touch's SET, on the multiplexed connection.
+        key = functions.heartbeat_key(lib.name)
+        ttl_ms = functions.PRUNE_AFTER_DAYS * 86_400_000
+        await self._calls.call(("SET", key, 1, "PX", ttl_ms), key)
 
     def _heartbeat(self) -> None:
         # Hourly while deciding: a library in use is never pruned (functions.py).
@@ -218,8 +244,8 @@ class RedisStore:
 
         async def touch() -> None:
             with contextlib.suppress(Exception):  # best effort; the next hour retries
-                async with self._permit():
-                    await functions.touch(self._client, self.library)
+                async with asyncio.timeout(10):
+                    await self._touch(self.library)
 
         task = asyncio.get_running_loop().create_task(touch())
         self._background.add(task)
@@ -239,8 +265,8 @@ class RedisStore:
             raise BackendError("unprepared", "redis not yet checked and prepared")
         start = time.perf_counter()
         try:
-            async with asyncio.timeout(budget_s), self._permit():
-                result = await self._rerun_on_missing(run)
+            async with asyncio.timeout(budget_s):
+                result = await run()
             if not before_prepare:
                 self._heartbeat()
             return result
@@ -260,16 +286,18 @@ class RedisStore:
             if self._observer is not None:
                 self._observer.redis_call(time.perf_counter() - start)
 
-    async def _rerun_on_missing(self, run: Callable[[], Awaitable[Any]]) -> Any:
+    async def _one(self, command: Command, key: str | bytes) -> Any:
+        """One command; rerun once if it did not run (missing library, not sent)."""
         seen = self._generation
         try:
-            return await run()
-        except rexc.ResponseError as exc:
-            if not _missing(exc):
-                raise
-            # Redis restarted, failed over or flushed its functions; the call did not run.
-            await self._reload(seen)
-            return await run()
+            return await self._calls.call(command, key)
+        except MuxError as exc:
+            if not _rerun(exc):
+                raise  # OutcomeUnknown, or a real error reply: never resent
+            if _missing(exc):
+                # Redis restarted, failed over or flushed its functions: the call did not run.
+                await self._reload(seen)
+            return await self._calls.call(command, key)
 
     async def _reload(self, seen: int) -> None:
         async with self._reload_lock:
@@ -277,46 +305,39 @@ class RedisStore:
                 await self.load_library()
                 self._generation += 1
 
-    def _fcall_args(self, fn: str, keys_: Sequence[str], args: Sequence[Arg]) -> tuple[Any, ...]:
+    def _fcall_args(self, fn: str, keys_: Sequence[str], args: Sequence[Arg]) -> Command:
         return ("FCALL", self.library.function(fn), len(keys_), *keys_, *args)
 
-    async def _pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send `commands` in one pipeline. Those that found the library missing (and so
-        did not run) are sent again after one shared reload; the others never run twice."""
-
-        async def send(batch: Sequence[tuple[Any, ...]]) -> list[Any]:
-            pipe = self._client.pipeline(transaction=False)
-            for args in batch:
-                pipe.execute_command(*args)
-            return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
-
+    async def _many(self, commands: Sequence[Command], keys_: Sequence[str]) -> list[Any]:
+        """Send `commands` (command i on the node of keys_[i]) in one round trip per node.
+        Those that did not run (library missing, not sent) are sent again, once, after
+        one shared reload; the others never run twice. Any error left is raised."""
         seen = self._generation
-        results = await send(commands)
-        missing = [i for i, r in enumerate(results) if _missing(r)]
-        if missing:
-            await self._reload(seen)
-            again = await send([commands[i] for i in missing])
-            for i, result in zip(missing, again, strict=True):
+        results = await self._calls.call_many(commands, keys_)
+        again = [i for i, r in enumerate(results) if _rerun(r)]
+        if again:
+            if any(_missing(results[i]) for i in again):
+                await self._reload(seen)
+            rerun = await self._calls.call_many(
+                [commands[i] for i in again], [keys_[i] for i in again]
+            )
+            for i, result in zip(again, rerun, strict=True):
                 results[i] = result
         for result in results:
-            if isinstance(result, Exception):
-                # Still missing after a reload: an error, never a rerun of the whole batch.
+            if isinstance(result, MuxError):
+                # Still failing: an error for the whole group, never a resend of it.
                 raise result
         return results
 
-    def _send(self, command: tuple[Any, ...]) -> Awaitable[Any]:
-        if self._coalescer is not None:
-            return self._coalescer.call(*command)
-        return self._client.execute_command(*command)  # type: ignore[no-any-return]
-
     async def ping(self, budget_s: float) -> None:
-        await self._call(budget_s, self._client.ping, before_prepare=True)
+        """PING over the decision path (every primary of a cluster)."""
+        await self._call(budget_s, self._calls.ping, before_prepare=True)
 
     async def _run(
         self, budget_s: float, fn: str, keys_: Sequence[str], args: Sequence[Arg]
     ) -> Any:
         command = self._fcall_args(fn, keys_, args)
-        return await self._call(budget_s, lambda: self._send(command))
+        return await self._call(budget_s, lambda: self._one(command, keys_[0]))
 
     # ------------------------------------------------------------ messages
 
@@ -333,7 +354,7 @@ class RedisStore:
         raw = await self._run(budget_s, "send_local", keys_, [*message_args(req), req.sender])
         return parse.decision(raw)
 
-    def group_command(self, sender: str, reqs: Sequence[SendRequest]) -> tuple[Any, ...]:
+    def group_command(self, sender: str, reqs: Sequence[SendRequest]) -> Command:
         """The send_group FCALL deciding `reqs` (all from `sender`) in order."""
         keys_ = [keys.account_key(sender)]
         if self.single_call:
@@ -357,7 +378,8 @@ class RedisStore:
         commands = [
             self.group_command(sender, [reqs[i] for i in idx]) for sender, idx in groups.items()
         ]
-        raws = await self._call(budget_s, lambda: self._pipeline(commands))
+        routes = [keys.account_key(sender) for sender in groups]
+        raws = await self._call(budget_s, lambda: self._many(commands, routes))
         out: list[SendDecision | None] = [None] * len(reqs)
         for idx, raw in zip(groups.values(), raws, strict=True):
             for i, decision in zip(idx, parse.decisions(raw, len(idx)), strict=True):
@@ -372,14 +394,15 @@ class RedisStore:
     async def note_inbound_many(
         self, notes: Sequence[tuple[str, str, int]], budget_s: float
     ) -> None:
-        """Several (account, writer, at_ms) notes in one pipeline round trip."""
+        """Several (account, writer, at_ms) notes in one round trip per node."""
         if not notes:
             return
+        routes = [keys.account_key(account) for account, _, _ in notes]
         commands = [
-            self._fcall_args("note_inbound", [keys.account_key(account)], [at_ms, writer])
-            for account, writer, at_ms in notes
+            self._fcall_args("note_inbound", [route], [at_ms, writer])
+            for route, (_, writer, at_ms) in zip(routes, notes, strict=True)
         ]
-        await self._call(budget_s, lambda: self._pipeline(commands))
+        await self._call(budget_s, lambda: self._many(commands, routes))
 
     # ------------------------------------------------------------ accounts
 
@@ -515,41 +538,31 @@ class RedisStore:
         raw = await self._run(budget_s, "ban", [keys.account_key(account)], args)
         changed, held = bool(int(raw[0])), [parse.text(t) for t in raw[1:]]
 
-        async def index() -> list[Any]:
-            # Single-key commands, each atomic on its own slot (cluster-safe).
-            pipe = self._client.pipeline(transaction=False)
-            for token in held:
-                if banned:
-                    pipe.sadd(keys.identifier_key(token), account)
-                else:
-                    pipe.srem(keys.identifier_key(token), account)
-            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
-
         if held:
-            await self._call(budget_s, index)
+            # Single-key commands, each atomic on its own slot (cluster-safe).
+            routes = [keys.identifier_key(token) for token in held]
+            verb = "SADD" if banned else "SREM"
+            commands = [(verb, route, account) for route in routes]
+            await self._call(budget_s, lambda: self._many(commands, routes))
         return changed
 
     async def banned_by_identifier(self, tokens: Sequence[str], budget_s: float) -> list[list[str]]:
         """For each token, the banned accounts that used it."""
 
-        async def run() -> list[Any]:
-            pipe = self._client.pipeline(transaction=False)
-            for token in tokens:
-                pipe.smembers(keys.identifier_key(token))
-            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
-
         if not tokens:
             return []
-        return [sorted(parse.text(a) for a in found) for found in await self._call(budget_s, run)]
+        routes = [keys.identifier_key(token) for token in tokens]
+        commands: list[Command] = [("SMEMBERS", route) for route in routes]
+        found = await self._call(budget_s, lambda: self._many(commands, routes))
+        return [sorted(parse.text(a) for a in members) for members in found]
 
     async def mark_evasion(self, account: str, budget_s: float) -> bool:
         """Set the BAN_EVASION flag; True when it was not set before."""
-        prev = await self._call(
-            budget_s, lambda: self._client.hget(keys.account_key(account), "be")
-        )
+        key = keys.account_key(account)
+        prev = await self._call(budget_s, lambda: self._one(("HGET", key, "be"), key))
         if prev == b"1":
             return False
-        await self._call(budget_s, lambda: self._client.hset(keys.account_key(account), "be", 1))
+        await self._call(budget_s, lambda: self._one(("HSET", key, "be", 1), key))
         return True
 
     # ------------------------------------------------------------ events
@@ -561,12 +574,11 @@ class RedisStore:
         if not items:
             return
 
-        async def run() -> list[Any]:
-            pipe = self._client.pipeline(transaction=False)
-            for account, at_ms, event in items:
-                fields = {"type": event.type, "account": account, "at": str(at_ms)}
-                fields.update(event.fields)
-                pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=max_len, approximate=True)
-            return await pipe.execute(raise_on_error=True)  # type: ignore[no-any-return]
-
-        await self._call(budget_s, run)
+        commands: list[Command] = []
+        for account, at_ms, event in items:
+            fields = {"type": event.type, "account": account, "at": str(at_ms)}
+            fields.update(event.fields)
+            pairs = [part for field in fields.items() for part in field]
+            commands.append(("XADD", keys.EVENTS_STREAM, "MAXLEN", "~", max_len, "*", *pairs))
+        routes = [keys.EVENTS_STREAM] * len(commands)
+        await self._call(budget_s, lambda: self._many(commands, routes))
