@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
 from collections.abc import AsyncIterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -130,8 +131,10 @@ async def test_idempotency_record_is_a_few_bytes_per_message(
     reqs = [req(s, acct("r"), f"m{i}") for i in range(200)]
     await store.can_send_many(reqs, 5.0)  # 5 allowed, 195 denied: every one recorded
     bucket = T0 // (load_settings().idempotency_hours * 3_600_000)
-    record = redis_sync.get(f"sg:{{{s}}}:m:{bucket}")
-    assert record is not None and len(record) == 200 * (ID_LEN + 1)
+    record = redis_sync.get(f"sg:{{{s}}}:m")
+    # One string for both buckets: header (bucket, bytes of the older bucket), records.
+    assert isinstance(record, bytes) and len(record) == 8 + 200 * (ID_LEN + 1)
+    assert struct.unpack("<II", record[:8]) == (bucket, 0)
 
 
 async def test_a_batch_is_one_call_per_sender(store: RedisStore, redis_sync: redis.Redis) -> None:

@@ -33,7 +33,11 @@ end
 -- built-in table MONTHS (starts of consecutive months from MONTH_Y0-01). The estimate
 -- by the mean month length is off by at most one; the loops walk the rest.
 local MONTH_MEAN_MS = 2629746000
+-- The last month picked (a library-level upvalue, kept between calls): nearly every
+-- call falls in it, so the search and the label's text are made once a month.
+local m_lo, m_hi, m_label, m_key = 0, -1, 0, ''
 local function pick_month(now)
+  if now >= m_lo and now < m_hi then return m_label, m_hi, m_key end
   local n = #MONTHS
   local j = math.floor((now - MONTHS[1]) / MONTH_MEAN_MS) + 1
   if j < 1 then j = 1 end
@@ -44,7 +48,11 @@ local function pick_month(now)
     fail('time ' .. tostring(now) .. ' outside the month table')
   end
   local m = j - 1
-  return (MONTH_Y0 + math.floor(m / 12)) * 100 + m % 12 + 1, MONTHS[j + 1]
+  m_lo, m_hi = MONTHS[j], MONTHS[j + 1]
+  m_label = (MONTH_Y0 + math.floor(m / 12)) * 100 + m % 12 + 1
+  -- The month hash's suffix under an account's base.
+  m_key = 'q:' .. string.format('%d', m_label)
+  return m_label, m_hi, m_key
 end
 
 -- The monthly limit in force: by kind, plus an approved, unexpired exception
@@ -64,18 +72,23 @@ end
 
 -- `writer` wrote to the account at `now`: open the conversation and refund every
 -- message the account sent `writer` this month that counted. Returns the refund.
-local function note_inbound(base, writer, now, label)
+-- Numbers go to Redis as text made with %d: Redis formats a Lua number argument with
+-- %.17g, which costs more than a small command.
+local CONV_TTL = '' .. cfg.conv_ms  -- (the string library is not there at load)
+local function note_inbound(base, writer, now, qkey)
   local inbound = base .. 'in'
   -- Stale writers are dropped when a new one arrives: only then does the set grow.
-  if redis.call('ZADD', inbound, now, writer) == 1 then
+  if redis.call('ZADD', inbound, string.format('%d', now), writer) == 1 then
     redis.call('ZREMRANGEBYSCORE', inbound, '-inf', '(' .. string.format('%d', now - cfg.conv_ms))
   end
-  redis.call('PEXPIRE', inbound, cfg.conv_ms)
-  local q = base .. 'q:' .. label
-  local rec = redis.call('HMGET', q, 'r:' .. writer, 'n:' .. writer)
+  redis.call('PEXPIRE', inbound, CONV_TTL)
+  local q = base .. qkey
+  local rf, nf = 'r:' .. writer, 'n:' .. writer
+  local rec = redis.call('HMGET', q, rf, nf)
+  if not (rec[1] or rec[2]) then return 0 end
   local refund, uname = tonumber(rec[1]) or 0, tonumber(rec[2]) or 0
   if refund > 0 then redis.call('HINCRBY', q, 'u', -refund) end
   if uname > 0 then redis.call('HINCRBY', q, 'n', -uname) end
-  if rec[1] or rec[2] then redis.call('HDEL', q, 'r:' .. writer, 'n:' .. writer) end
+  redis.call('HDEL', q, rf, nf)
   return refund
 end

@@ -3,5 +3,5 @@
 -- account to the writer. Returns the refund.
 if a_writer == '' then fail('empty writer') end
 local now = now_ms(a_now)
-local label = pick_month(now)
-return note_inbound(string.sub(k_account, 1, -2), a_writer, now, label)
+local _, _, qkey = pick_month(now)
+return note_inbound(string.sub(k_account, 1, -2), a_writer, now, qkey)

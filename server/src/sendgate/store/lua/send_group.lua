@@ -24,9 +24,10 @@ for j = 0, n - 1 do
     clock = clock or now_ms('0')  -- one Redis TIME per call
     now = clock
   end
-  local d, label = decide(s, now, args[o + i_recipient], args[o + i_message], vias[j], drys[j])
-  if is_local and d[1] == 1 and not drys[j] then
-    note_inbound(string.sub(keys[j + 2], 1, -2), a_sender_id, now, label)
+  local d, qkey, delivered = decide(s, now, args[o + i_recipient], args[o + i_message],
+                                   vias[j], drys[j])
+  if is_local and delivered then
+    note_inbound(string.sub(keys[j + 2], 1, -2), a_sender_id, now, qkey)
   end
   for _, v in ipairs(d) do out[#out + 1] = v end
 end

@@ -5,9 +5,7 @@ local via, dry_run = check_message(a_now, a_recipient, a_message, a_via, a_dry_r
 if a_sender_id == '' then fail('empty sender') end
 local s = sender_state(k_sender)
 local now = now_ms(a_now)
-local out, label = decide(s, now, a_recipient, a_message, via, dry_run)
+local out, qkey, delivered = decide(s, now, a_recipient, a_message, via, dry_run)
 finish(s)
-if out[1] == 1 and not dry_run then
-  note_inbound(string.sub(k_recipient, 1, -2), a_sender_id, now, label)
-end
+if delivered then note_inbound(string.sub(k_recipient, 1, -2), a_sender_id, now, qkey) end
 return out
