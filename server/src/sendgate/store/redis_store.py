@@ -281,6 +281,8 @@ class RedisStore:
             err = _classify(exc)
             if self._observer is not None:
                 self._observer.redis_error(err.kind)
+            if err is exc:
+                raise  # already ours (a MuxError): no cause pointing at itself
             raise err from exc
         finally:
             if self._observer is not None:
