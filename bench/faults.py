@@ -15,7 +15,8 @@ answer arrived. Counting checks compare acknowledged counts with Redis's counter
 afterwards.
 
 Faults: kill (SIGKILL, restarted on the same port), pause (SIGSTOP/SIGCONT), flush
-(SCRIPT FLUSH), oom (maxmemory 1 with noeviction), lossy (a proxy that drops 30 % of
+(FUNCTION FLUSH: decisions are Redis Functions, so a SCRIPT FLUSH no longer touches
+them), oom (maxmemory 1 with noeviction), lossy (a proxy that drops 30 % of
 Redis replies), failover (a Redis Cluster primary killed; its replica takes over).
 Loopback only; every loop bounded in time and count.
 """
@@ -204,7 +205,7 @@ class Fault:
             r.signal(signal.SIGSTOP)
         elif self.name == "flush":
             with contextlib.closing(self.inspect()) as c:
-                c.script_flush()
+                c.function_flush()
         elif self.name == "oom":
             with contextlib.closing(self.inspect()) as c:
                 c.config_set("maxmemory", 1)
