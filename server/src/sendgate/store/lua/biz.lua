@@ -12,15 +12,18 @@ local Q_HIGH, Q_MEDIUM, Q_LOW = 1, 2, 3
 local ST_CONNECTED, ST_FLAGGED, ST_RESTRICTED, ST_BANNED = 1, 2, 3, 4
 local FLAG_QUALITY_LOW = 1
 
+-- HGETALL, not HMGET of every field: most senders have no record (an empty reply) or
+-- a few fields, and each value of a reply costs a Lua string.
 local function record(acct)
-  local r = redis.call('HMGET', acct, 'k', 'bv', 'iv', 'ti', 'ql', 'fs', 'ev', 'rs', 'b',
-                      'ra', 'be', 'xa', 'xe')
+  local raw = redis.call('HGETALL', acct)
+  local r = {}
+  for j = 1, #raw, 2 do r[raw[j]] = raw[j + 1] end
   return {
-    kind = tonumber(r[1]) or 1, bv = r[2] == '1', iv = r[3] == '1',
-    ti = tonumber(r[4]) or 0, ql = tonumber(r[5]) or Q_HIGH, fs = tonumber(r[6]) or 0,
-    ev = tonumber(r[7]) or 0, rs = r[8] == '1', banned = r[9] == '1',
-    ra = tonumber(r[10]) or 0, evasion = r[11] == '1', bulk = false,
-    extra = tonumber(r[12]), expires = tonumber(r[13]),
+    kind = tonumber(r.k) or 1, bv = r.bv == '1', iv = r.iv == '1',
+    ti = tonumber(r.ti) or 0, ql = tonumber(r.ql) or Q_HIGH, fs = tonumber(r.fs) or 0,
+    ev = tonumber(r.ev) or 0, rs = r.rs == '1', banned = r.b == '1',
+    ra = tonumber(r.ra) or 0, evasion = r.be == '1', bulk = false,
+    extra = tonumber(r.xa), expires = tonumber(r.xe),
   }
 end
 
