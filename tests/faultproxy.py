@@ -2,6 +2,7 @@
 
 Requests always reach Redis; with probability `drop` a chunk of the reply is thrown
 away and both connections are closed — the command ran, the client never hears.
+With `delay_s`, every reply chunk waits that long first (a slow Redis or network).
 Seeded, so a test run is reproducible; loopback only.
 """
 
@@ -13,9 +14,12 @@ import random
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, drop: float, seed: int = 1) -> None:
+    def __init__(
+        self, upstream_port: int, drop: float, seed: int = 1, delay_s: float = 0.0
+    ) -> None:
         self._upstream_port = upstream_port
         self.drop = drop
+        self.delay_s = delay_s
         self._rng = random.Random(seed)
         self._server: asyncio.Server | None = None
         self.dropped = 0
@@ -37,15 +41,33 @@ class FaultProxy:
                 up_writer.write(data)
                 await up_writer.drain()
 
+        loop = asyncio.get_running_loop()
+        late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
         async def replies() -> None:
             while data := await up_reader.read(65536):
                 if self._rng.random() < self.drop:
                     self.dropped += 1
                     return  # the reply is lost; closing both ends below
+                if self.delay_s or not late.empty():  # never overtake a delayed chunk
+                    # Latency, not bandwidth: each chunk is due delay_s after it came.
+                    late.put_nowait((loop.time() + self.delay_s, data))
+                    continue
                 writer.write(data)
                 await writer.drain()
 
-        tasks = [asyncio.ensure_future(requests()), asyncio.ensure_future(replies())]
+        async def delayed() -> None:
+            while True:
+                due, data = await late.get()
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                writer.write(data)
+                await writer.drain()
+
+        tasks = [
+            asyncio.ensure_future(requests()),
+            asyncio.ensure_future(replies()),
+            asyncio.ensure_future(delayed()),
+        ]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in tasks:
             t.cancel()

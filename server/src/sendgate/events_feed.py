@@ -7,7 +7,7 @@ entries twice and never loops on one page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -29,10 +29,16 @@ class StreamReader(Protocol):
         ...
 
 
+# Waits (at most the given seconds) until this sidecar's queued events are written.
+Flush = Callable[[float], Awaitable[bool]]
+_FLUSH_S = 0.5
+
+
 class EventFeed:
-    def __init__(self, reader: StreamReader, guard: Guard) -> None:
+    def __init__(self, reader: StreamReader, guard: Guard, flush: Flush | None = None) -> None:
         self._reader = reader
         self._guard = guard
+        self._flush = flush
 
     async def page(
         self,
@@ -45,6 +51,10 @@ class EventFeed:
         id to continue from (`after_id` itself when nothing new was read)."""
         if after_id == LAST_ID:
             return [], after_id
+        if self._flush is not None:
+            # Read-your-writes: what this sidecar decided before the call is listed.
+            wait = _FLUSH_S if time_remaining_s is None else min(_FLUSH_S, time_remaining_s / 2)
+            await self._flush(wait)
         deadline = Deadline(time_remaining_s)
         found: list[LoggedEvent] = []
         cursor, scanned = after_id, 0

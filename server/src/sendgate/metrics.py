@@ -61,6 +61,11 @@ class Metrics:
             "grpc_server_handling_seconds", "RPC handling time on the server.",
             labels, buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.events_dropped_total = Counter(
+            "sendgate_events_dropped_total",
+            "Events dropped because the write queue was full (Redis down for long).",
+            registry=r,
+        )
         # Streaming RPCs: one started/handled per stream, and these per message.
         self.grpc_msg_received = Counter(
             "grpc_server_msg_received_total", "Stream messages received.", labels, registry=r
@@ -72,7 +77,7 @@ class Metrics:
             self.degraded_decisions.labels(mode)
         for label in LIMIT_LABELS.values():
             self.limit_hits.labels(label)
-        for flag in ("quality_low", "bulk_suspected", "ban_evasion"):
+        for flag in ("quality_low", "bulk_suspected", "ban_evasion", "linked_to_banned"):
             self.flags_raised.labels(flag)
 
     # DecisionObserver
@@ -87,10 +92,16 @@ class Metrics:
         self.degraded_decisions.labels(mode).inc()
 
     # EventObserver
+    def events_dropped(self, count: int) -> None:
+        self.events_dropped_total.inc(count)
+
     def event(self, event: Event) -> None:
         self.events.labels(event.type).inc()
         if event.type == "flag_raised":
             self.flags_raised.labels(dict(event.fields).get("flag", "unknown")).inc()
+        elif event.type == "account_linked":
+            # One event per newly linked account is the flag: no second stream entry.
+            self.flags_raised.labels("linked_to_banned").inc()
 
     # StoreObserver
     def redis_call(self, seconds: float) -> None:

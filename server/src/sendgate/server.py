@@ -95,6 +95,7 @@ class SendGateServer:
         self.metrics = Metrics()
         self.embedded: RedisProcess | None = None
         self.store: RedisStore | None = None
+        self.event_sink: EventSink | None = None
         self.gate: Gate | None = None
         self.admin: Admin | None = None
         self.guard: Guard | None = None
@@ -201,18 +202,22 @@ class SendGateServer:
             s.redis.timeout_ms / 1000,
             CircuitBreaker(s.redis.breaker_failures, s.redis.breaker_open_ms / 1000),
         )
-        sink = EventSink(self.store, self.guard, self.metrics, s.events_max_len)
-        self.gate = Gate(s, self.store, self.guard, sink, self.metrics)
+        budget = s.redis.timeout_ms / 1000
+        # Decisions queue their events (never waiting, never the breaker's business);
+        # admin actions write theirs before answering.
+        self.event_sink = EventSink(self.store, self.metrics, s.events_max_len, budget)
+        admin_sink = EventSink(self.store, self.metrics, s.events_max_len, budget, background=False)
+        self.gate = Gate(s, self.store, self.guard, self.event_sink, self.metrics)
         key = ban_key.resolve(
             s.ban_evasion.hmac_key.get_secret_value(),
             embedded=self.embedded is not None,
             data_dir=s.embedded_redis_dir,
         )
         self.admin = Admin(
-            self.gate, self.store, self.guard, sink, key,
+            self.gate, self.store, self.guard, admin_sink, key,
             frozenset(k.lower() for k in s.ban_evasion.strong_kinds),
         )  # fmt: skip
-        self.events = EventFeed(self._event_stream, self.guard)
+        self.events = EventFeed(self._event_stream, self.guard, self.event_sink.flush)
 
     async def _wait_for_redis(self) -> None:
         s = self.settings
@@ -368,6 +373,9 @@ class SendGateServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self.event_sink is not None:
+            await self.event_sink.close(min(grace, 1.0) if grace else 0.2)
+            self.event_sink = None
         if self.store is not None:
             await self.store.close()
             self.store = None
