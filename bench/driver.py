@@ -47,7 +47,7 @@ def machine_cpu() -> tuple[float, float, float] | None:
     return (sum(ticks) - idle) / hz, ticks[7] / hz, (ticks[5] + ticks[6]) / hz
 
 
-def _cpu(watch: dict[str, int]) -> dict[str, float | None]:
+def cpu_snapshot(watch: dict[str, int]) -> dict[str, float | None]:
     snap: dict[str, float | None] = {name: cpu_seconds(pid) for name, pid in watch.items()}
     snap["client"] = time.process_time()  # this process, every thread
     # The whole machine too: on a small or shared machine, others' load (or a
@@ -55,6 +55,30 @@ def _cpu(watch: dict[str, int]) -> dict[str, float | None]:
     busy = machine_cpu()
     snap["machine"], snap["steal"], snap["irq"] = busy if busy else (None, None, None)
     return snap
+
+
+def cpu_window(
+    start: dict[str, float | None], end: dict[str, float | None], elapsed: float, per: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(% of one core, µs per unit of work) of every snapshot name, over one window.
+
+    `per` is the window's decisions (or calls). Only processes named in `watch` and the
+    client get a µs figure; machine-wide counters get a percentage only.
+    """
+    used = {
+        name: e - s
+        for name, e in end.items()
+        if e is not None and (s := start.get(name)) is not None
+    }
+    percent = {name: round(100 * v / elapsed, 1) for name, v in used.items()}
+    add_others(percent)
+    machine_wide = ("machine", "steal", "irq")
+    per_unit = {
+        name: round(1e6 * v / per, 1)
+        for name, v in used.items()
+        if name not in machine_wide and per > 0
+    }
+    return percent, per_unit
 
 
 def add_others(cpu: dict[str, float]) -> None:
@@ -92,6 +116,12 @@ class Stats:
     cpu_percent: dict[str, float] = field(default_factory=dict)
     # Decisions of the whole phase, warm-up included: what Redis's counters also saw.
     decisions_total: int = 0
+    # CPU microseconds each watched process used per decision in the window (per call
+    # when a call makes no decision, as the ceiling's): the per-call cost that a
+    # throughput figure on a busy machine hides.
+    cpu_us_per_decision: dict[str, float] = field(default_factory=dict)
+    # os.getloadavg() when the window closed: other engineers' tests share the machine.
+    loadavg: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,7 +148,8 @@ async def drive(
     stop = measure_from + seconds
     cpu_start: dict[str, float | None] = {}
     # Snapshot CPU counters when the measured window opens, not at the first call.
-    asyncio.get_running_loop().call_later(warmup_s, lambda: cpu_start.update(_cpu(watch or {})))
+    watched = watch or {}
+    asyncio.get_running_loop().call_later(warmup_s, lambda: cpu_start.update(cpu_snapshot(watched)))
 
     async def worker(w: int) -> None:
         nonlocal decisions, total
@@ -139,13 +170,8 @@ async def drive(
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
     elapsed = max(1e-9, time.perf_counter() - measure_from)
-    cpu_end = _cpu(watch or {})
-    cpu = {
-        name: round(100 * (end - start) / elapsed, 1)
-        for name, end in cpu_end.items()
-        if end is not None and (start := cpu_start.get(name)) is not None
-    }
-    add_others(cpu)
+    per = decisions or len(latencies)
+    cpu, per_unit = cpu_window(cpu_start, cpu_snapshot(watched), elapsed, per)
     latencies.sort()
     return Stats(
         concurrency=concurrency,
@@ -160,4 +186,6 @@ async def drive(
         p999_ms=round(percentile(latencies, 0.999) * 1000, 3),
         errors=dict(errors),
         cpu_percent=cpu,
+        cpu_us_per_decision=per_unit,
+        loadavg=[round(v, 2) for v in os.getloadavg()],
     )

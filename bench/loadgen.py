@@ -3,10 +3,11 @@
     python -m bench.loadgen '{"kind": "unary", "target": "127.0.0.1:PORT", "concurrency": 8,
                               "seconds": 5, "warmup_s": 1, "max_calls": 1000000, "tag": "u8"}'
 
-Kinds: `ceiling` (constant CanSend), `unary` (CanSend, the mix in bench/mix.py),
-`batch` (CanSendBatch of `batch_size` mix requests), `peer` (the `limits` library's
-moving-window limiter on `redis_url`, one hit per decision, keyed by sender).
-Started by bench/run.py, so the load never shares a process (or a GIL) with a server.
+Kinds: `ceiling` (constant CanSend), `unary` (CanSend, the mix in bench/mix.py; the
+same load drives sendgate and the `limits` peer over gRPC, bench/peer_server.py),
+`batch` (CanSendBatch of `batch_size` mix requests). `target` is `127.0.0.1:PORT` or
+`unix:///PATH`. Started by bench/run.py, so the load never shares a process (or a GIL)
+with a server.
 """
 
 from __future__ import annotations
@@ -71,28 +72,6 @@ async def _grpc_load(kind: str, spec: dict[str, Any]) -> Stats:
     return stats
 
 
-async def _peer_load(spec: dict[str, Any]) -> Stats:
-    # Imported here: only the peer phase needs the `limits` package.
-    from limits import parse  # noqa: PLC0415
-    from limits.aio.storage import RedisStorage  # noqa: PLC0415
-    from limits.aio.strategies import MovingWindowRateLimiter  # noqa: PLC0415
-
-    storage = RedisStorage(spec["redis_url"], implementation="redispy")
-    limiter = MovingWindowRateLimiter(storage)
-    item = parse(spec.get("limit", "1000/month"))
-    tag = _tag(spec)
-    outcomes: Counter[str] = Counter()
-
-    async def hit(w: int, i: int) -> int:
-        allowed = await limiter.hit(item, mix.sender(tag, w, i))
-        outcomes["allow" if allowed else "deny"] += 1
-        return 1
-
-    stats = await _drive(hit, spec)
-    stats.outcomes = dict(outcomes)
-    return stats
-
-
 def _drive(call: Call, spec: dict[str, Any]) -> Awaitable[Stats]:
     return drive(
         call,
@@ -105,10 +84,7 @@ def _drive(call: Call, spec: dict[str, Any]) -> Awaitable[Stats]:
 
 
 async def run(spec: dict[str, Any]) -> Stats:
-    kind = str(spec["kind"])
-    if kind == "peer":
-        return await _peer_load(spec)
-    return await _grpc_load(kind, spec)
+    return await _grpc_load(str(spec["kind"]), spec)
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.driver import machine_cpu
 
@@ -35,8 +36,12 @@ def child_env(**extra: str) -> dict[str, str]:
 class ServerProcess:
     """A gRPC server child process, ready once its port accepts a channel."""
 
-    def __init__(self, name: str, args: list[str], address: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, args: list[str], address: str, env: dict[str, str], health: bool = False
+    ) -> None:
         self.name = name
+        # The sidecar accepts channels before Redis is prepared: wait for SERVING too.
+        self._health = health
         self.address = address
         self._args = args
         self._env = env
@@ -65,9 +70,11 @@ class ServerProcess:
                     raise RuntimeError(f"{self.name} exited at start: {self.log_tail()}")
                 try:
                     ready.result(timeout=0.2)
-                    return
                 except grpc.FutureTimeoutError:
                     continue
+                if not self._health or _serving(channel):
+                    return
+                time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} not ready within {timeout_s}s: {self.log_tail()}")
 
@@ -86,9 +93,29 @@ class ServerProcess:
         self._log.close()
 
 
-def sidecar(redis_url: str, port: int, *extra_args: str, **extra_env: str) -> ServerProcess:
-    """A real `sendgate serve` on loopback, client time on, limits that never bind."""
-    address = f"127.0.0.1:{port}"
+def _serving(channel: grpc.Channel) -> bool:
+    """The gRPC health check of the whole server answers SERVING."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+    except grpc.RpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _address(port_or_address: int | str) -> str:
+    """A port on loopback, or an address as given (`unix:///PATH`)."""
+    if isinstance(port_or_address, int):
+        return f"127.0.0.1:{port_or_address}"
+    return port_or_address
+
+
+def sidecar(
+    redis_url: str, port_or_address: int | str, *extra_args: str, **extra_env: str
+) -> ServerProcess:
+    """A real `sendgate serve` on loopback (or a unix socket), client time on, limits
+    that never bind. Given a Redis URL it starts no child: its PID's CPU is all of it."""
+    address = _address(port_or_address)
     args = [
         sys.executable, "-m", "sendgate", "serve",
         "--redis-url", redis_url,
@@ -104,13 +131,26 @@ def sidecar(redis_url: str, port: int, *extra_args: str, **extra_env: str) -> Se
         SENDGATE_LOG_LEVEL="ERROR",
         **extra_env,
     )
-    return ServerProcess("sendgate", args, address, env)
+    return ServerProcess("sendgate", args, address, env, health=True)
 
 
-def ceiling_server(port: int) -> ServerProcess:
-    address = f"127.0.0.1:{port}"
-    args = [sys.executable, "-m", "bench.ceiling_server", "--address", address]
-    return ServerProcess("grpc-ceiling", args, address, child_env())
+def ceiling_server(*addresses: int | str) -> ServerProcess:
+    """The empty handler, listening on every address (its readiness probe: the first)."""
+    listen = [_address(a) for a in addresses]
+    args = [sys.executable, "-m", "bench.ceiling_server"]
+    for address in listen:
+        args += ["--address", address]
+    return ServerProcess("grpc-ceiling", args, listen[0], child_env())
+
+
+def peer_server(redis_port: int, port: int, limit: str) -> ServerProcess:
+    """`limits` behind a grpc.aio CanSend (bench/peer_server.py) on the bench's Redis."""
+    address = _address(port)
+    args = [
+        sys.executable, "-m", "bench.peer_server", "--address", address,
+        "--redis-url", f"async+redis://127.0.0.1:{redis_port}", "--limit", limit,
+    ]  # fmt: skip
+    return ServerProcess("limits-peer", args, address, child_env())
 
 
 def run_client(module: str, spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:

@@ -1,61 +1,18 @@
-"""The side-by-side table and the ratios, computed from the results dict of one run."""
+"""The side-by-side table and the ratios (bench/ratios.py) of the results of one run."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-Row = tuple[str, str, str, str, str, str]
+from bench.ratios import at as _at
+from bench.ratios import num as _num
+from bench.ratios import ratios, server_us
+
+__all__ = ["NOISY_PERCENT", "ratios", "render", "taint"]
+
+# line, per s, p50, p99, p99.9, server CPU µs per decision (or call), notes
+Row = tuple[str, str, str, str, str, str, str]
 NOISY_PERCENT = 25.0  # CPU (% of one core) others or steal took: the phase is tainted
-
-
-def _num(d: Any, key: str) -> float | None:
-    if isinstance(d, dict) and isinstance(d.get(key), int | float):
-        value = float(d[key])
-        return None if math.isnan(value) else value
-    return None
-
-
-def _at(rows: Any, concurrency: int) -> dict[str, Any]:
-    """The row of a per-concurrency list at `concurrency` ({} when absent or failed)."""
-    for row in rows if isinstance(rows, list) else []:
-        if isinstance(row, dict) and row.get("concurrency") == concurrency:
-            return row
-    return {}
-
-
-def _div(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b else None
-
-
-def _pipelined(res: dict[str, Any]) -> dict[str, Any]:
-    runs = res.get("redis_ceiling", {}).get("runs", [])
-    return next((r for r in runs if r.get("pipeline") == 16), {})
-
-
-def ratios(res: dict[str, Any]) -> dict[str, Any]:
-    ceiling, unary = res.get("grpc_ceiling"), res.get("sendgate_unary")
-    per_c = {
-        f"c{c}": _div(_num(_at(unary, c), "decisions_per_s"), _num(_at(ceiling, c), "calls_per_s"))
-        for c in (1, 8, 64)
-    }
-    p50_sg, p50_ceil = _num(_at(unary, 1), "p50_ms"), _num(_at(ceiling, 1), "p50_ms")
-    return {
-        "unary_over_grpc_ceiling": per_c,
-        "p99_c8_over_ceiling_p99": _div(
-            _num(_at(unary, 8), "p99_ms"), _num(_at(ceiling, 8), "p99_ms")
-        ),
-        "p50_c1_minus_ceiling_p50_ms": (
-            round(p50_sg - p50_ceil, 3) if p50_sg is not None and p50_ceil is not None else None
-        ),
-        "batch_decisions_over_redis_pipelined": _div(
-            _num(res.get("sendgate_batch"), "decisions_per_s"),
-            _num(_pipelined(res), "calls_per_s"),
-        ),
-        "unary_c64_over_peer": _div(
-            _num(_at(unary, 64), "decisions_per_s"), _num(res.get("peer"), "calls_per_s")
-        ),
-    }
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -65,9 +22,9 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 
 def _load_row(name: str, d: Any, rate_key: str = "calls_per_s") -> Row:
-    if not isinstance(d, dict) or "error" in d or "skipped" in d:
-        why = d.get("error") or d.get("skipped") if isinstance(d, dict) else "not run"
-        return (name, "-", "-", "-", "-", str(why)[:60])
+    if not isinstance(d, dict) or not d or "error" in d or "skipped" in d:
+        why = (d.get("error") or d.get("skipped") or "not run") if isinstance(d, dict) else "-"
+        return (name, "-", "-", "-", "-", "-", str(why)[:60])
     notes = [f"errors {d['errors']}"] if d.get("errors") else []
     cpu = d.get("cpu_percent") or {}
     if cpu:
@@ -87,6 +44,7 @@ def _load_row(name: str, d: Any, rate_key: str = "calls_per_s") -> Row:
         _f(_num(d, "p50_ms")),
         _f(_num(d, "p99_ms")),
         _f(_num(d, "p999_ms")),
+        _f(server_us(d)),
         note,
     )
 
@@ -104,19 +62,31 @@ def _phases(res: dict[str, Any]) -> list[tuple[str, Any, str]]:
         out.append(("Redis can_send FCALL", red, ""))
     for c in (1, 8, 64):
         out.append((f"sendgate CanSend c={c}", _at(res.get("sendgate_unary"), c), "decisions"))
+    for c in (1, 64):
+        out.append((f"gRPC ceiling unix c={c}", _at(res.get("grpc_ceiling_unix"), c), ""))
+        out.append(
+            (f"sendgate CanSend unix c={c}", _at(res.get("sendgate_unary_unix"), c), "decisions")
+        )
+    peer = res.get("peer", {})
+    lib = peer.get("library", "limits") if isinstance(peer, dict) else "limits"
+    out.append((f"peer: {lib} moving window over gRPC c=64", peer, ""))
+    stream = res.get("stream") or {}
+    for side, label in (("ceiling", "empty CanSendStream"), ("sendgate", "sendgate CanSendStream")):
+        d = stream.get(side, {})
+        n = d.get("streams", "?") if isinstance(d, dict) else "?"
+        out.append((f"{label} x{n} streams (messages)", d, "messages"))
     batch = res.get("sendgate_batch", {})
     conc = batch.get("concurrency", "?") if isinstance(batch, dict) else "?"
     out.append((f"sendgate CanSendBatch x100 c={conc}", batch, "decisions"))
-    out.append(("peer: limits moving window c=64", res.get("peer", {}), ""))
     return out
 
 
 def _rows(res: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name, d, rate in _phases(res):
-        row = _load_row(name, d, "decisions_per_s" if rate else "calls_per_s")
+        row = _load_row(name, d, f"{rate}_per_s" if rate else "calls_per_s")
         if isinstance(d, dict) and "max_ms" in d:  # redis-benchmark reports no p99.9
-            row = (*row[:4], f"max {_f(_num(d, 'max_ms'))}", row[5])
+            row = (*row[:4], f"max {_f(_num(d, 'max_ms'))}", *row[5:])
         rows.append(row)
     return rows
 
@@ -170,13 +140,14 @@ def _branch_lines(br: Any) -> list[str]:
 
 
 def render(res: dict[str, Any]) -> str:
-    head: Row = ("line", "per s", "p50 ms", "p99 ms", "p99.9 ms", "CPU: % of one core")
+    head: Row = ("line", "per s", "p50 ms", "p99 ms", "p99.9 ms", "server us/dec",
+                 "CPU: % of one core")  # fmt: skip
     rows = [head, *_rows(res)]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     out = []
     for r in rows:
-        cells = [r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in range(1, 5)]
-        out.append("  ".join(cells) + (f"  {r[5]}" if r[5] else ""))
+        cells = [r[0].ljust(widths[0])] + [r[i].rjust(widths[i]) for i in range(1, 6)]
+        out.append("  ".join(cells) + (f"  {r[6]}" if r[6] else ""))
     out.insert(1, "-" * len(out[0]))
     noisy = _noisy(res)
     if noisy:
@@ -190,21 +161,43 @@ def render(res: dict[str, Any]) -> str:
     out.extend(_branch_lines(res.get("redis_branches")))
     out.extend(_memory_lines(res.get("memory", {})))
     out.append("")
-    r = res["ratios"]
-    per_c = ", ".join(f"{k}={_f(v)}" for k, v in r["unary_over_grpc_ceiling"].items())
-    out.append(f"sendgate unary / gRPC ceiling (calls/s): {per_c}")
-    out.append(f"sendgate p99 / ceiling p99 at c=8: {_f(r['p99_c8_over_ceiling_p99'])}")
-    out.append(f"sendgate p50 - ceiling p50 at c=1: {_f(r['p50_c1_minus_ceiling_p50_ms'])} ms")
-    out.append(
-        "CanSendBatch decisions/s / Redis FCALL -P 16 calls/s: "
-        f"{_f(r['batch_decisions_over_redis_pipelined'])}"
-    )
-    out.append(f"sendgate CanSend c=64 / peer (limits) c=64: {_f(r['unary_c64_over_peer'])}")
+    out.extend(_ratio_lines(res["ratios"]))
     m = res.get("machine", {})
     out.append(
         f"machine: {m.get('nproc')} cores, {m.get('cpu_model')}, Python {m.get('python')}, "
         f"{m.get('redis_server', '').split(' sha=')[0]}; "
         f"busy before the run: {_f(m.get('busy_percent_before'))}% of one core; "
-        f"sendgate {m.get('sendgate_commit')}"
+        f"sendgate {m.get('sendgate_commit')}; load average at start "
+        f"{_loadavg(m.get('loadavg_at_start'))}, at end {_loadavg(m.get('loadavg_at_end'))}"
     )
     return "\n".join(out)
+
+
+def _loadavg(v: Any) -> str:
+    return " ".join(f"{x:.2f}" for x in v) if isinstance(v, list) else "-"
+
+
+def _ratio_lines(r: dict[str, Any]) -> list[str]:
+    out = ["targets (issue 12):"]
+    for t in r["targets"]:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        sign = ">=" if t["floor"] else "<="
+        out.append(f"  {t['what']}: {_f(t['value'])}  (target {sign} {t['target']}: {verdict})")
+    per_c = ", ".join(f"{k}={_f(v)}" for k, v in r["unary_over_grpc_ceiling"].items())
+    cpu_c = ", ".join(f"{k}={_f(v)}" for k, v in r["cpu_over_ceiling"].items())
+    u = r["unix"]
+    return [
+        *out,
+        f"sendgate unary / gRPC ceiling (calls/s): {per_c}",
+        f"sidecar CPU per decision / empty handler CPU per call: {cpu_c}; stream "
+        f"{_f(r['cpu_stream_over_ceiling_stream'])}; limits peer server c=64 "
+        f"{_f(r['cpu_peer_over_ceiling_c64'])}",
+        f"unix / TCP c=64 calls/s: sendgate {_f(u['sendgate_c64_unix_over_tcp'])}, empty "
+        f"{_f(u['ceiling_c64_unix_over_tcp'])}; p50 unix - TCP at c=1: sendgate "
+        f"{_f(u['sendgate_p50_c1_unix_minus_tcp_ms'])} ms, empty "
+        f"{_f(u['ceiling_p50_c1_unix_minus_tcp_ms'])} ms",
+        f"over unix: sendgate / empty c=64 {_f(u['sendgate_over_ceiling_c64_unix'])}; "
+        f"p50 - empty p50 at c=1 {_f(u['sendgate_p50_c1_minus_ceiling_unix_ms'])} ms",
+        "CanSendBatch decisions/s / Redis FCALL -P 16 calls/s: "
+        f"{_f(r['batch_decisions_over_redis_pipelined'])}",
+    ]
