@@ -8,14 +8,15 @@ Suffixes under an account's base (written by the Lua scripts):
     a          hash: account record (kind, verification, exception allowance, ban)
     in         zset: who wrote to this account and when (conversation window)
     q:<YYYYMM> hash: this month's unreplied usage and per-recipient counted messages
-    m:<bucket> hash: message_id -> original decision, two buckets kept (idempotency)
+    m          string: 4-byte message-id hashes -> original decision, two day buckets
+               (idempotency; decide.lua); mr:<bucket> hash: a denial's retry_after
     bic        zset: users of a business's open business-initiated conversations (24 h)
     optin      hash: users opted in to a business
     st         hash: hourly conversations, blocks, spam reports (quality window)
     hq         hash: daily conversations opened at HIGH quality (30 days)
     u:<day>    HyperLogLog: users a business reached that day (8 days)
     fb:<day>   set: who reported the account that day (one report per reporter per day)
-    f          hash: bulk-detection features and score (30 days)
+    bf         string: bulk-detection features and score, packed (30 days)
     ids        set: keyed hashes of a banned account's identifiers
 """
 
