@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 from sendgate import evasion
@@ -24,6 +25,7 @@ from sendgate.errors import SendGateError
 from sendgate.events import EventSink
 from sendgate.gate import Gate
 from sendgate.guard import Deadline, Guard
+from sendgate.linked import Linked
 from sendgate.months import wall_ms
 from sendgate.store.redis_store import RedisStore
 
@@ -45,7 +47,7 @@ class Conflict(SendGateError):
 class Admin:
     def __init__(
         self, gate: Gate, store: RedisStore, guard: Guard, events: EventSink,
-        hmac_key: bytes, strong_kinds: frozenset[str],
+        hmac_key: bytes, strong_kinds: frozenset[str], *, retention_ms: int = 180 * 86_400_000,
     ) -> None:  # fmt: skip
         self._gate = gate
         self._store = store
@@ -53,6 +55,7 @@ class Admin:
         self._events = events
         self._key = hmac_key
         self._strong = strong_kinds
+        self.linked = Linked(store, guard, events, strong_kinds, retention_ms)
 
     def _hash(self, identifiers: Sequence[tuple[str, str]]) -> list[str]:
         if identifiers and not self._key:
@@ -68,19 +71,30 @@ class Admin:
         time_remaining_s: float | None,
     ) -> None:
         tokens = self._hash(identifiers)
+        deadline = Deadline(time_remaining_s)
+        # The identifiers it registered with are banned too: a new account on the same
+        # device is ban evasion whether or not the reviewer listed the device.
+        registered, _ = await self._guard.run(
+            deadline(), lambda b: self._store.link_sources(account, at_ms, b)
+        )
+        held = sorted({*tokens, *registered})
         changed = await self._guard.run(
-            time_remaining_s, lambda b: self._store.ban(account, True, reason, tokens, at_ms, b)
+            deadline(), lambda b: self._store.ban(account, True, reason, held, at_ms, b)
         )
         if changed:
             ev = Event("account_banned", (("reason", reason), ("identifiers", str(len(tokens)))))
             await self._events.emit(account, at_ms, [ev])
+        # Also when already banned: a retried ban finishes a fan-out a fault cut short.
+        await self.linked.banned(account, at_ms, deadline)
 
     async def unban(self, account: str, at_ms: int, time_remaining_s: float | None) -> None:
+        deadline = Deadline(time_remaining_s)
         changed = await self._guard.run(
-            time_remaining_s, lambda b: self._store.ban(account, False, "", [], at_ms, b)
+            deadline(), lambda b: self._store.ban(account, False, "", [], at_ms, b)
         )
         if changed:
             await self._events.emit(account, at_ms, [Event("account_unbanned")])
+        await self.linked.unbanned(account, at_ms, deadline)
 
     async def check_registration(
         self,
@@ -89,10 +103,12 @@ class Admin:
         at_ms: int,
         time_remaining_s: float | None,
     ) -> tuple[Decision, list[str]]:
-        """Compare a new account's identifiers with those of banned accounts."""
+        """Compare a new account's identifiers with those of banned accounts, and keep
+        them (keyed hashes) for the linked-accounts index whatever the answer."""
+        deadline = Deadline(time_remaining_s)
         hashed = evasion.hash_all(self._key, identifiers) if self._key else []
         found = await self._guard.run(
-            time_remaining_s,
+            deadline(),
             lambda b: self._store.banned_by_identifier([h.token for h in hashed], b),
         )
         matched_kinds = [h.kind for h, accounts in zip(hashed, found, strict=True) if accounts]
@@ -100,11 +116,14 @@ class Admin:
         decision = evasion.decide(matched_kinds if matched else [], self._strong)
         if decision is not Decision.ALLOW:
             raised = await self._guard.run(
-                time_remaining_s, lambda b: self._store.mark_evasion(account, b)
+                deadline(), lambda b: self._store.mark_evasion(account, b)
             )
             ev = Event("ban_evasion", (("decision", decision.name), ("matches", str(len(matched)))))
             flag = [Event("flag_raised", (("flag", "ban_evasion"),))] if raised else []
             await self._events.emit(account, at_ms, [ev, *flag])
+        if hashed:
+            review = decision is Decision.REVIEW
+            await self.linked.registered(account, hashed, found, review, at_ms, deadline)
         return decision, matched
 
     async def upsert_account(
@@ -131,11 +150,17 @@ class Admin:
     async def get_account(
         self, account: str, at_ms: int, time_remaining_s: float | None
     ) -> tuple[AccountView, list[ExceptionRecord]]:
-        view = await self._gate.account(account, at_ms, time_remaining_s)
+        deadline = Deadline(time_remaining_s)
+        view = await self._gate.account(account, at_ms, deadline())
         exceptions = await self._guard.run(
-            time_remaining_s,
+            deadline(),
             lambda b: self._store.exception_list(None, account, 100, at_ms, at_ms or wall_ms(), b),
         )
+        rv = await self.linked.review_state(account, at_ms, deadline)
+        view = replace(
+            view, under_review=rv.under_review, review_daily_limit=rv.daily_limit,
+            linked_to_banned=rv.linked_to_banned,
+        )  # fmt: skip
         return view, exceptions
 
     async def evaluate_tier(

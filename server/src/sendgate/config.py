@@ -151,6 +151,13 @@ class BanEvasionSettings(_Section):
     hmac_key: SecretStr = SecretStr("")
     # An exact match on a strong kind denies a registration; other kinds ask for review.
     strong_kinds: list[str] = Field(default_factory=lambda: ["device", "payment"])
+    # Every registration's identifier hashes are kept this long (linked accounts).
+    registration_retention_days: int = Field(180, ge=1, le=3650)
+    # What a ban does to accounts sharing a strong identifier with it: flag them,
+    # restrict them to replies, or ban them too.
+    linked_action: Literal["flag", "restrict", "ban"] = "flag"
+    # New conversations a day for an account under review (REVIEW or linked).
+    review_daily_limit: int = Field(10, ge=0, le=100_000)
 
 
 class TlsSettings(_Section):

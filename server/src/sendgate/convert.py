@@ -8,6 +8,7 @@ from sendgate.domain import (
     AccountKind,
     AccountView,
     ExceptionRecord,
+    LinkedAccount,
     LoggedEvent,
     SendDecision,
     Usage,
@@ -74,6 +75,15 @@ def account_pb(v: AccountView, exceptions: Sequence[ExceptionRecord] = ()) -> pb
         tier_index=v.tier_index,
         bulk_score=v.bulk_score,
         features=dict(v.features),
+        under_review=v.under_review,
+        review_daily_limit=v.review_daily_limit if v.under_review else 0,
+        linked_to_banned=list(v.linked_to_banned),
+    )
+
+
+def linked_pb(x: LinkedAccount) -> pb.LinkedAccount:
+    return pb.LinkedAccount(
+        account=x.account, shared_kinds=list(x.shared_kinds), strong=x.strong, banned=x.banned
     )
 
 

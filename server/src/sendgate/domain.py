@@ -30,6 +30,7 @@ class Reason(IntEnum):
     ACCOUNT_BANNED = 5
     SUSPECTED_BULK = 6
     BACKEND_UNAVAILABLE = 7
+    UNDER_REVIEW = 8
 
 
 class Warning(IntEnum):
@@ -62,6 +63,8 @@ class Flag(IntEnum):
     QUALITY_LOW = 1
     BULK_SUSPECTED = 2
     BAN_EVASION = 3
+    LINKED_TO_BANNED = 4
+    IN_REVIEW = 5
 
 
 class FeedbackKind(IntEnum):
@@ -91,6 +94,7 @@ LIMIT_LABELS: dict[Reason, str] = {
     Reason.NO_OPT_IN: "no_opt_in",
     Reason.SUSPECTED_BULK: "suspected_bulk",
     Reason.ACCOUNT_BANNED: "account_banned",
+    Reason.UNDER_REVIEW: "under_review",
 }
 
 
@@ -166,6 +170,9 @@ class AccountView:
     events: tuple[Event, ...] = ()
     banned: bool = False
     ban_reason: str = ""
+    under_review: bool = False
+    review_daily_limit: int = 0
+    linked_to_banned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,25 @@ class ExceptionRecord:
     expires_at: int = 0
     requested_at: int = 0
     reviewed_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedAccount:
+    """An account sharing identifiers with another (ListLinkedAccounts)."""
+
+    account: str
+    shared_kinds: tuple[str, ...]
+    strong: bool
+    banned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewState:
+    """An account's review and link state (GetAccount)."""
+
+    under_review: bool = False
+    daily_limit: int = 0
+    linked_to_banned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,11 @@ Suffixes under an account's base (written by the Lua scripts):
     fb:<day>   set: who reported the account that day (one report per reporter per day)
     bf         string: bulk-detection features and score, packed (30 days)
     ids        set: keyed hashes of a banned account's identifiers
+    rid        hash: keyed hash of each registration identifier -> registration ms
+               (ban_evasion.registration_retention_days; erased by ForgetAccount)
+    lnk        set: the banned accounts this account is linked to (the causes)
+    lkd        set: the accounts this account's ban linked (what its unban lifts)
+    rv:<day>   set: new recipients of the day while under review (2 days)
 """
 
 from __future__ import annotations
@@ -33,6 +38,16 @@ EXCEPTIONS_PENDING = EXCEPTIONS_BASE + "pending"
 
 # Banned accounts by keyed hash of an identifier (`kind:hmac`), one slot per identifier.
 IDENTIFIER_PREFIX = "sgi:"
+
+
+# Registered accounts by keyed hash of an identifier: zset account -> registration ms,
+# one slot per identifier, pruned to the retention on write (linked accounts).
+REGISTRATION_PREFIX = "sgr:"
+
+
+def registration_key(token: str) -> str:
+    """The accounts that registered with the identifier of this `kind:hmac` token."""
+    return f"{REGISTRATION_PREFIX}{{{token}}}"
 
 
 def identifier_key(token: str) -> str:

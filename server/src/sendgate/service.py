@@ -20,7 +20,14 @@ from grpc_status import rpc_status
 from sendgate import evasion
 from sendgate import validation as v
 from sendgate.admin import Admin, Conflict, NoHmacKey, NotFound
-from sendgate.convert import account_pb, decision_pb, event_pb, exception_pb, usage_pb
+from sendgate.convert import (
+    account_pb,
+    decision_pb,
+    event_pb,
+    exception_pb,
+    linked_pb,
+    usage_pb,
+)
 from sendgate.domain import (
     AccountKind,
     ExceptionReason,
@@ -32,6 +39,7 @@ from sendgate.domain import (
 from sendgate.errors import BackendError, InvalidArgument
 from sendgate.events_feed import EventFeed
 from sendgate.gate import Gate
+from sendgate.guard import Deadline
 from sendgate.months import wall_ms
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
@@ -335,6 +343,37 @@ class SendGateAdminService(pb_grpc.SendGateAdminServicer):
         at_ms = v.client_time(request.at_unix_ms, self._allow_time)
         await self._admin.unban(account, at_ms, context.time_remaining())
         return pb.UnbanAccountResponse()
+
+    @_rpc
+    async def ListLinkedAccounts(
+        self, request: pb.ListLinkedAccountsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListLinkedAccountsResponse:
+        account = v.account_id(request.account, "account")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        links = await self._admin.linked.list_linked(
+            account, at_ms, Deadline(context.time_remaining())
+        )
+        return pb.ListLinkedAccountsResponse(links=[linked_pb(x) for x in links])
+
+    @_rpc
+    async def ForgetAccount(
+        self, request: pb.ForgetAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ForgetAccountResponse:
+        account = v.account_id(request.account, "account")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        n = await self._admin.linked.forget(account, at_ms, Deadline(context.time_remaining()))
+        return pb.ForgetAccountResponse(forgotten=n)
+
+    @_rpc
+    async def ClearReview(
+        self, request: pb.ClearReviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClearReviewResponse:
+        account = v.account_id(request.account, "account")
+        at_ms = v.client_time(request.at_unix_ms, self._allow_time)
+        cleared = await self._admin.linked.clear_review(
+            account, at_ms, Deadline(context.time_remaining())
+        )
+        return pb.ClearReviewResponse(cleared=cleared)
 
     @_rpc
     async def ListEvents(

@@ -12,7 +12,14 @@ only in the line that does it. Errors: see `sendgate.client._errors` (one root,
 `SendGateError`). Results are frozen dataclasses; enums are `StrEnum`s.
 """
 
-from sendgate.client._admin_results import Account, Event, EventPage, LimitException, TierEvaluation
+from sendgate.client._admin_results import (
+    Account,
+    Event,
+    EventPage,
+    LimitException,
+    LinkedAccount,
+    TierEvaluation,
+)
 from sendgate.client._async import AsyncSendGateClient
 from sendgate.client._async_admin import AsyncAdminClient
 from sendgate.client._calls import Message, SendOptions
@@ -72,6 +79,7 @@ __all__ = [
     "InvalidArgumentError",
     "LimitException",
     "LimitWarning",
+    "LinkedAccount",
     "Message",
     "NotFound",
     "PermissionDenied",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sendgate.client._admin_results import Account, EventPage, LimitException, TierEvaluation
+from sendgate.client._admin_results import (
+    Account,
+    EventPage,
+    LimitException,
+    LinkedAccount,
+    TierEvaluation,
+)
 from sendgate.client._core import Call
 from sendgate.client._enums import AccountKind, ExceptionState, to_pb
 from sendgate.v1 import sendgate_pb2 as pb
@@ -69,6 +75,21 @@ def ban_account(
 def unban_account(account: str, at_unix_ms: int) -> Call[None]:
     req = pb.UnbanAccountRequest(account=account, at_unix_ms=at_unix_ms)
     return Call("UnbanAccount", req, lambda r: None)
+
+
+def list_linked_accounts(account: str, at_unix_ms: int) -> Call[list[LinkedAccount]]:
+    req = pb.ListLinkedAccountsRequest(account=account, at_unix_ms=at_unix_ms)
+    return Call("ListLinkedAccounts", req, lambda r: [LinkedAccount.from_pb(x) for x in r.links])
+
+
+def forget_account(account: str, at_unix_ms: int) -> Call[int]:
+    req = pb.ForgetAccountRequest(account=account, at_unix_ms=at_unix_ms)
+    return Call("ForgetAccount", req, lambda r: int(r.forgotten))
+
+
+def clear_review(account: str, at_unix_ms: int) -> Call[bool]:
+    req = pb.ClearReviewRequest(account=account, at_unix_ms=at_unix_ms)
+    return Call("ClearReview", req, lambda r: bool(r.cleared))
 
 
 def evaluate_tier(account: str, at_unix_ms: int) -> Call[TierEvaluation]:

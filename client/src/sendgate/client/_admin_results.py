@@ -54,6 +54,9 @@ class Account:
     bulk_score: float  # in [0, 1]
     features: dict[str, float]
     tier_index: int  # index into business.tiers
+    under_review: bool = False
+    review_daily_limit: int = 0  # new conversations a day while under review
+    linked_to_banned: tuple[str, ...] = ()  # the banned accounts it is linked to
 
     @classmethod
     def from_pb(cls, a: pb.Account) -> Account:
@@ -70,7 +73,24 @@ class Account:
             bulk_score=a.bulk_score,
             features=dict(a.features),
             tier_index=a.tier_index,
+            under_review=a.under_review,
+            review_daily_limit=a.review_daily_limit,
+            linked_to_banned=tuple(a.linked_to_banned),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedAccount:
+    """An account sharing identifiers (kinds only, never values) with another."""
+
+    account: str
+    shared_kinds: tuple[str, ...]
+    strong: bool  # a strong kind is shared (a ban of one links the other)
+    banned: bool
+
+    @classmethod
+    def from_pb(cls, x: pb.LinkedAccount) -> LinkedAccount:
+        return cls(x.account, tuple(x.shared_kinds), x.strong, x.banned)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     ACCOUNT_BANNED = "ACCOUNT_BANNED"
     SUSPECTED_BULK = "SUSPECTED_BULK"
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
+    UNDER_REVIEW = "UNDER_REVIEW"  # under review: the day's new conversations are used
 
 
 class LimitWarning(StrEnum):
@@ -67,6 +68,8 @@ class Flag(StrEnum):
     QUALITY_LOW = "QUALITY_LOW"
     BULK_SUSPECTED = "BULK_SUSPECTED"
     BAN_EVASION = "BAN_EVASION"
+    LINKED_TO_BANNED = "LINKED_TO_BANNED"
+    IN_REVIEW = "IN_REVIEW"
 
 
 class FeedbackKind(StrEnum):

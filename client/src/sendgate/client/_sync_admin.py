@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sendgate.client import _admin_calls as calls
-from sendgate.client._admin_results import Account, EventPage, LimitException, TierEvaluation
+from sendgate.client._admin_results import (
+    Account,
+    EventPage,
+    LimitException,
+    LinkedAccount,
+    TierEvaluation,
+)
 from sendgate.client._core import USE_CLIENT_DEFAULT, Timeout
 from sendgate.client._enums import AccountKind, ExceptionState
 from sendgate.client._sync_base import SyncTransport
@@ -82,6 +88,24 @@ class AdminClient(SyncTransport):
     ) -> None:
         """Lift a ban."""
         return self._run(calls.unban_account(account, at_unix_ms), timeout)
+
+    def list_linked_accounts(
+        self, account: str, *, at_unix_ms: int = 0, timeout: Timeout = USE_CLIENT_DEFAULT
+    ) -> list[LinkedAccount]:
+        """Accounts sharing identifiers with `account`: kinds, strong or weak, banned."""
+        return self._run(calls.list_linked_accounts(account, at_unix_ms), timeout)
+
+    def forget_account(
+        self, account: str, *, at_unix_ms: int = 0, timeout: Timeout = USE_CLIENT_DEFAULT
+    ) -> int:
+        """Erase the account's registration identifiers; returns how many."""
+        return self._run(calls.forget_account(account, at_unix_ms), timeout)
+
+    def clear_review(
+        self, account: str, *, at_unix_ms: int = 0, timeout: Timeout = USE_CLIENT_DEFAULT
+    ) -> bool:
+        """End the account's review; True when it was under review."""
+        return self._run(calls.clear_review(account, at_unix_ms), timeout)
 
     def evaluate_tier(
         self, account: str, *, at_unix_ms: int = 0, timeout: Timeout = USE_CLIENT_DEFAULT

@@ -81,6 +81,8 @@ class _ReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Reason.ValueTy
     SUSPECTED_BULK: _Reason.ValueType  # 6
     BACKEND_UNAVAILABLE: _Reason.ValueType  # 7
     """Redis could not be reached and failure_mode is fail_closed."""
+    UNDER_REVIEW: _Reason.ValueType  # 8
+    """The account is under review and used its new conversations of the day."""
 
 class Reason(_Reason, metaclass=_ReasonEnumTypeWrapper): ...
 
@@ -94,6 +96,8 @@ ACCOUNT_BANNED: Reason.ValueType  # 5
 SUSPECTED_BULK: Reason.ValueType  # 6
 BACKEND_UNAVAILABLE: Reason.ValueType  # 7
 """Redis could not be reached and failure_mode is fail_closed."""
+UNDER_REVIEW: Reason.ValueType  # 8
+"""The account is under review and used its new conversations of the day."""
 Global___Reason: _TypeAlias = Reason  # noqa: Y015
 
 class _Warning:
@@ -163,6 +167,10 @@ class _FlagEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Flag.ValueType],
     QUALITY_LOW: _Flag.ValueType  # 1
     BULK_SUSPECTED: _Flag.ValueType  # 2
     BAN_EVASION: _Flag.ValueType  # 3
+    LINKED_TO_BANNED: _Flag.ValueType  # 4
+    """Shares a strong identifier with a banned account."""
+    IN_REVIEW: _Flag.ValueType  # 5
+    """Held to ban_evasion.review_daily_limit new conversations a day until ClearReview."""
 
 class Flag(_Flag, metaclass=_FlagEnumTypeWrapper): ...
 
@@ -170,6 +178,10 @@ FLAG_UNSPECIFIED: Flag.ValueType  # 0
 QUALITY_LOW: Flag.ValueType  # 1
 BULK_SUSPECTED: Flag.ValueType  # 2
 BAN_EVASION: Flag.ValueType  # 3
+LINKED_TO_BANNED: Flag.ValueType  # 4
+"""Shares a strong identifier with a banned account."""
+IN_REVIEW: Flag.ValueType  # 5
+"""Held to ban_evasion.review_daily_limit new conversations a day until ClearReview."""
 Global___Flag: _TypeAlias = Flag  # noqa: Y015
 
 class _FeedbackKind:
@@ -781,6 +793,9 @@ class Account(_message.Message):
     BULK_SCORE_FIELD_NUMBER: _builtins.int
     FEATURES_FIELD_NUMBER: _builtins.int
     TIER_INDEX_FIELD_NUMBER: _builtins.int
+    UNDER_REVIEW_FIELD_NUMBER: _builtins.int
+    REVIEW_DAILY_LIMIT_FIELD_NUMBER: _builtins.int
+    LINKED_TO_BANNED_FIELD_NUMBER: _builtins.int
     account: _builtins.str
     kind: Global___AccountKind.ValueType
     business_verified: _builtins.bool
@@ -793,12 +808,20 @@ class Account(_message.Message):
     """Bulk-messaging score in [0, 1] and the features behind it."""
     tier_index: _builtins.int
     """Index into business.tiers."""
+    under_review: _builtins.bool
+    """Held to review_daily_limit new conversations a day (REVIEW at registration, or linked)."""
+    review_daily_limit: _builtins.int
+    """New conversations a day allowed while under review (0: restricted to replies)."""
     @_builtins.property
     def usage(self) -> Global___Usage: ...
     @_builtins.property
     def exceptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExceptionRequest]: ...
     @_builtins.property
     def features(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]: ...
+    @_builtins.property
+    def linked_to_banned(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The banned accounts this account is linked to (LINKED_TO_BANNED causes)."""
+
     def __init__(
         self,
         *,
@@ -814,10 +837,13 @@ class Account(_message.Message):
         bulk_score: _builtins.float = ...,
         features: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
         tier_index: _builtins.int = ...,
+        under_review: _builtins.bool = ...,
+        review_daily_limit: _builtins.int = ...,
+        linked_to_banned: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "ban_reason", b"ban_reason", "banned", b"banned", "bulk_score", b"bulk_score", "business_verified", b"business_verified", "exceptions", b"exceptions", "features", b"features", "identity_verified", b"identity_verified", "kind", b"kind", "registered_at", b"registered_at", "tier_index", b"tier_index", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "ban_reason", b"ban_reason", "banned", b"banned", "bulk_score", b"bulk_score", "business_verified", b"business_verified", "exceptions", b"exceptions", "features", b"features", "identity_verified", b"identity_verified", "kind", b"kind", "linked_to_banned", b"linked_to_banned", "registered_at", b"registered_at", "review_daily_limit", b"review_daily_limit", "tier_index", b"tier_index", "under_review", b"under_review", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1284,3 +1310,164 @@ class ListEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListEventsResponse: _TypeAlias = ListEventsResponse  # noqa: Y015
+
+@_typing.final
+class ListLinkedAccountsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    AT_UNIX_MS_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    at_unix_ms: _builtins.int
+    """The request's time, Unix milliseconds (UTC); 0 = now. Needs allow_client_time."""
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        at_unix_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "at_unix_ms", b"at_unix_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkedAccountsRequest: _TypeAlias = ListLinkedAccountsRequest  # noqa: Y015
+
+@_typing.final
+class LinkedAccount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    SHARED_KINDS_FIELD_NUMBER: _builtins.int
+    STRONG_FIELD_NUMBER: _builtins.int
+    BANNED_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    strong: _builtins.bool
+    """Any shared kind is strong (ban_evasion.strong_kinds)."""
+    banned: _builtins.bool
+    @_builtins.property
+    def shared_kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Kinds of the identifiers shared (device, payment, ...), never the values."""
+
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        shared_kinds: _abc.Iterable[_builtins.str] | None = ...,
+        strong: _builtins.bool = ...,
+        banned: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "banned", b"banned", "shared_kinds", b"shared_kinds", "strong", b"strong"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkedAccount: _TypeAlias = LinkedAccount  # noqa: Y015
+
+@_typing.final
+class ListLinkedAccountsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkedAccount]: ...
+    def __init__(
+        self,
+        *,
+        links: _abc.Iterable[Global___LinkedAccount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["links", b"links"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkedAccountsResponse: _TypeAlias = ListLinkedAccountsResponse  # noqa: Y015
+
+@_typing.final
+class ForgetAccountRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    AT_UNIX_MS_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    at_unix_ms: _builtins.int
+    """The request's time, Unix milliseconds (UTC); 0 = now. Needs allow_client_time."""
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        at_unix_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "at_unix_ms", b"at_unix_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetAccountRequest: _TypeAlias = ForgetAccountRequest  # noqa: Y015
+
+@_typing.final
+class ForgetAccountResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORGOTTEN_FIELD_NUMBER: _builtins.int
+    forgotten: _builtins.int
+    """Registration identifiers erased."""
+    def __init__(
+        self,
+        *,
+        forgotten: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["forgotten", b"forgotten"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetAccountResponse: _TypeAlias = ForgetAccountResponse  # noqa: Y015
+
+@_typing.final
+class ClearReviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    AT_UNIX_MS_FIELD_NUMBER: _builtins.int
+    account: _builtins.str
+    at_unix_ms: _builtins.int
+    """The request's time, Unix milliseconds (UTC); 0 = now. Needs allow_client_time."""
+    def __init__(
+        self,
+        *,
+        account: _builtins.str = ...,
+        at_unix_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "at_unix_ms", b"at_unix_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearReviewRequest: _TypeAlias = ClearReviewRequest  # noqa: Y015
+
+@_typing.final
+class ClearReviewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLEARED_FIELD_NUMBER: _builtins.int
+    cleared: _builtins.bool
+    """The account was under review."""
+    def __init__(
+        self,
+        *,
+        cleared: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cleared", b"cleared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClearReviewResponse: _TypeAlias = ClearReviewResponse  # noqa: Y015

@@ -505,6 +505,21 @@ class SendGateAdminStub:
                 request_serializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
+        self.ListLinkedAccounts = channel.unary_unary(
+                '/sendgate.v1.SendGateAdmin/ListLinkedAccounts',
+                request_serializer=sendgate_dot_v1_dot_sendgate__pb2.ListLinkedAccountsRequest.SerializeToString,
+                response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ListLinkedAccountsResponse.FromString,
+                _registered_method=True)
+        self.ForgetAccount = channel.unary_unary(
+                '/sendgate.v1.SendGateAdmin/ForgetAccount',
+                request_serializer=sendgate_dot_v1_dot_sendgate__pb2.ForgetAccountRequest.SerializeToString,
+                response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ForgetAccountResponse.FromString,
+                _registered_method=True)
+        self.ClearReview = channel.unary_unary(
+                '/sendgate.v1.SendGateAdmin/ClearReview',
+                request_serializer=sendgate_dot_v1_dot_sendgate__pb2.ClearReviewRequest.SerializeToString,
+                response_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ClearReviewResponse.FromString,
+                _registered_method=True)
 
 
 class SendGateAdminServicer:
@@ -561,6 +576,27 @@ class SendGateAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLinkedAccounts(self, request, context):
+        """Accounts sharing registration or ban identifiers with `account` (at most 1000).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetAccount(self, request, context):
+        """Erase the account's registration identifiers (a ban's stay while the ban does).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearReview(self, request, context):
+        """End the account's review: no daily allowance of new conversations any more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SendGateAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -603,6 +639,21 @@ def add_SendGateAdminServicer_to_server(servicer, server):
                     servicer.ListEvents,
                     request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsRequest.FromString,
                     response_serializer=sendgate_dot_v1_dot_sendgate__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'ListLinkedAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLinkedAccounts,
+                    request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ListLinkedAccountsRequest.FromString,
+                    response_serializer=sendgate_dot_v1_dot_sendgate__pb2.ListLinkedAccountsResponse.SerializeToString,
+            ),
+            'ForgetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetAccount,
+                    request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ForgetAccountRequest.FromString,
+                    response_serializer=sendgate_dot_v1_dot_sendgate__pb2.ForgetAccountResponse.SerializeToString,
+            ),
+            'ClearReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearReview,
+                    request_deserializer=sendgate_dot_v1_dot_sendgate__pb2.ClearReviewRequest.FromString,
+                    response_serializer=sendgate_dot_v1_dot_sendgate__pb2.ClearReviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -823,6 +874,87 @@ class SendGateAdmin:
             '/sendgate.v1.SendGateAdmin/ListEvents',
             sendgate_dot_v1_dot_sendgate__pb2.ListEventsRequest.SerializeToString,
             sendgate_dot_v1_dot_sendgate__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLinkedAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendgate.v1.SendGateAdmin/ListLinkedAccounts',
+            sendgate_dot_v1_dot_sendgate__pb2.ListLinkedAccountsRequest.SerializeToString,
+            sendgate_dot_v1_dot_sendgate__pb2.ListLinkedAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendgate.v1.SendGateAdmin/ForgetAccount',
+            sendgate_dot_v1_dot_sendgate__pb2.ForgetAccountRequest.SerializeToString,
+            sendgate_dot_v1_dot_sendgate__pb2.ForgetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sendgate.v1.SendGateAdmin/ClearReview',
+            sendgate_dot_v1_dot_sendgate__pb2.ClearReviewRequest.SerializeToString,
+            sendgate_dot_v1_dot_sendgate__pb2.ClearReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

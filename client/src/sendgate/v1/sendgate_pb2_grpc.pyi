@@ -168,6 +168,12 @@ class SendGateAdminStub:
     EvaluateTier: _grpc.UnaryUnaryMultiCallable[_sendgate_pb2.EvaluateTierRequest, _sendgate_pb2.EvaluateTierResponse]
     ListEvents: _grpc.UnaryUnaryMultiCallable[_sendgate_pb2.ListEventsRequest, _sendgate_pb2.ListEventsResponse]
     """The enforcement event stream (sendgate:events), oldest first, from after `after_id`."""
+    ListLinkedAccounts: _grpc.UnaryUnaryMultiCallable[_sendgate_pb2.ListLinkedAccountsRequest, _sendgate_pb2.ListLinkedAccountsResponse]
+    """Accounts sharing registration or ban identifiers with `account` (at most 1000)."""
+    ForgetAccount: _grpc.UnaryUnaryMultiCallable[_sendgate_pb2.ForgetAccountRequest, _sendgate_pb2.ForgetAccountResponse]
+    """Erase the account's registration identifiers (a ban's stay while the ban does)."""
+    ClearReview: _grpc.UnaryUnaryMultiCallable[_sendgate_pb2.ClearReviewRequest, _sendgate_pb2.ClearReviewResponse]
+    """End the account's review: no daily allowance of new conversations any more."""
 
 @_typing.type_check_only
 class SendGateAdminAsyncStub(SendGateAdminStub):
@@ -183,6 +189,12 @@ class SendGateAdminAsyncStub(SendGateAdminStub):
     EvaluateTier: _aio.UnaryUnaryMultiCallable[_sendgate_pb2.EvaluateTierRequest, _sendgate_pb2.EvaluateTierResponse]  # type: ignore[assignment]
     ListEvents: _aio.UnaryUnaryMultiCallable[_sendgate_pb2.ListEventsRequest, _sendgate_pb2.ListEventsResponse]  # type: ignore[assignment]
     """The enforcement event stream (sendgate:events), oldest first, from after `after_id`."""
+    ListLinkedAccounts: _aio.UnaryUnaryMultiCallable[_sendgate_pb2.ListLinkedAccountsRequest, _sendgate_pb2.ListLinkedAccountsResponse]  # type: ignore[assignment]
+    """Accounts sharing registration or ban identifiers with `account` (at most 1000)."""
+    ForgetAccount: _aio.UnaryUnaryMultiCallable[_sendgate_pb2.ForgetAccountRequest, _sendgate_pb2.ForgetAccountResponse]  # type: ignore[assignment]
+    """Erase the account's registration identifiers (a ban's stay while the ban does)."""
+    ClearReview: _aio.UnaryUnaryMultiCallable[_sendgate_pb2.ClearReviewRequest, _sendgate_pb2.ClearReviewResponse]  # type: ignore[assignment]
+    """End the account's review: no daily allowance of new conversations any more."""
 
 class SendGateAdminServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------- SendGateAdmin"""
@@ -243,5 +255,29 @@ class SendGateAdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_sendgate_pb2.ListEventsResponse, _abc.Awaitable[_sendgate_pb2.ListEventsResponse]]:
         """The enforcement event stream (sendgate:events), oldest first, from after `after_id`."""
+
+    @_abc_1.abstractmethod
+    def ListLinkedAccounts(
+        self,
+        request: _sendgate_pb2.ListLinkedAccountsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sendgate_pb2.ListLinkedAccountsResponse, _abc.Awaitable[_sendgate_pb2.ListLinkedAccountsResponse]]:
+        """Accounts sharing registration or ban identifiers with `account` (at most 1000)."""
+
+    @_abc_1.abstractmethod
+    def ForgetAccount(
+        self,
+        request: _sendgate_pb2.ForgetAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sendgate_pb2.ForgetAccountResponse, _abc.Awaitable[_sendgate_pb2.ForgetAccountResponse]]:
+        """Erase the account's registration identifiers (a ban's stay while the ban does)."""
+
+    @_abc_1.abstractmethod
+    def ClearReview(
+        self,
+        request: _sendgate_pb2.ClearReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sendgate_pb2.ClearReviewResponse, _abc.Awaitable[_sendgate_pb2.ClearReviewResponse]]:
+        """End the account's review: no daily allowance of new conversations any more."""
 
 def add_SendGateAdminServicer_to_server(servicer: SendGateAdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

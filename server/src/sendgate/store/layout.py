@@ -78,6 +78,16 @@ FUNCTIONS: dict[str, Fn] = {
             flags=("no-writes",),
         ),
         Fn("ban", ("account",), ("now", "banned", "reason"), rest="tokens"),
+        # Linked accounts and review (SPEC §1.3): the identifier index of one
+        # registration token (its own slot), then the account's side.
+        Fn("register", ("index",), ("now", "account")),
+        Fn("register_account", ("account",), ("now", "review"), rest="tokens"),
+        Fn("link_sources", ("account",), ("now",), flags=("no-writes",)),
+        Fn("link", ("account",), ("now", "cause")),
+        Fn("unlink", ("account",), ("now", "cause")),
+        Fn("clear_review", ("account",), ("now",)),
+        Fn("review_state", ("account",), ("now",), flags=("no-writes",)),
+        Fn("forget", ("account",), ("now",)),
     )
 }
 

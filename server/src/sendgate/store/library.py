@@ -1,6 +1,6 @@
 """The sendgate Redis Function library, generated from the Lua files and the settings.
 
-The library is `lib.lua`, `biz.lua`, `decide.lua` and one file per function (the body
+The library is `lib.lua`, `biz.lua`, `review.lua`, `decide.lua` and one file per function (the body
 of `function(keys, args)`), after a generated prelude: the policy table `cfg` (every
 limit, window, ratio, tier, quality threshold and bulk weight of the configuration)
 and the month table. An FCALL therefore passes only what belongs to the message.
@@ -34,8 +34,9 @@ ID_LEN = 4
 # The month table spans these years: the library stays the same whatever the date it
 # is built on (a date-dependent table would give every sidecar its own library).
 MONTH_Y0, MONTH_Y1 = 2000, 2100
-_PARTS = ("lib.lua", "biz.lua", "decide.lua")
+_PARTS = ("lib.lua", "biz.lua", "review.lua", "decide.lua")
 _ACTIONS = {"flag": 0, "throttle": 1, "deny": 2}
+_LINKED_ACTIONS = {"flag": 0, "restrict": 1, "ban": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def _lua(v: object) -> str:
 
 def policy(s: Settings) -> dict[str, object]:
     """The `cfg` table: every policy constant the functions use, by name."""
-    lim, b, q, k = s.limits, s.business, s.quality, s.bulk
+    lim, b, q, k, ev = s.limits, s.business, s.quality, s.bulk, s.ban_evasion
     return {
         "personal": lim.personal_monthly,
         "business": lim.business_monthly,
@@ -118,6 +119,9 @@ def policy(s: Settings) -> dict[str, object]:
         "burst": k.burst_new_per_hour,
         "early_ms": k.early_burst_hours * HOUR_MS,
         "min_messages": k.min_messages,
+        "reg_ms": ev.registration_retention_days * DAY_MS,
+        "review_limit": ev.review_daily_limit,
+        "linked_action": _LINKED_ACTIONS[ev.linked_action],
     }
 
 

@@ -43,6 +43,7 @@ from sendgate.domain import (
     ExceptionState,
     FeedbackKind,
     Quality,
+    ReviewState,
     SendDecision,
     SendRequest,
 )
@@ -566,6 +567,137 @@ class RedisStore:
             return False
         await self._call(budget_s, lambda: self._one(("HSET", key, "be", 1), key))
         return True
+
+    # ------------------------------------------------------------ linked accounts
+
+    async def _fcall_each(
+        self, fn: str, keys_: Sequence[str], args: Sequence[Sequence[Arg]], budget_s: float
+    ) -> list[Any]:
+        """One FCALL of `fn` per key (each in its own slot), one round trip per node."""
+        commands = [self._fcall_args(fn, [k], a) for k, a in zip(keys_, args, strict=True)]
+        routes = list(keys_)
+        out: list[Any] = await self._call(budget_s, lambda: self._many(commands, routes))
+        return out
+
+    async def register(
+        self, account: str, tokens: Sequence[str], review: bool, at_ms: int, budget_s: float
+    ) -> bool:
+        """Record a registration's identifier tokens: one call per identifier index and
+        one on the account, pipelined. True when the account newly went under review."""
+        idx = [keys.registration_key(t) for t in tokens]
+        reg = FUNCTIONS["register"].pack(now=at_ms, account=account)
+        own = [*FUNCTIONS["register_account"].pack(now=at_ms, review=int(review)), *tokens]
+        commands = [self._fcall_args("register", [k], reg) for k in idx]
+        commands.append(self._fcall_args("register_account", [keys.account_key(account)], own))
+        routes = [*idx, keys.account_key(account)]
+        out = await self._call(budget_s, lambda: self._many(commands, routes))
+        return bool(int(out[-1][0]))
+
+    async def link_sources(
+        self, account: str, at_ms: int, budget_s: float
+    ) -> tuple[list[str], list[str]]:
+        """The account's registration tokens (within the retention) and ban tokens."""
+        args = FUNCTIONS["link_sources"].pack(now=at_ms)
+        raw = await self._run(budget_s, "link_sources", [keys.account_key(account)], args)
+        n, tokens = int(raw[0]), [parse.text(t) for t in raw[1:]]
+        return tokens[:n], tokens[n:]
+
+    async def registered(
+        self, tokens: Sequence[str], start: int, count: int, budget_s: float
+    ) -> list[list[tuple[str, int]]]:
+        """For each token, a page of its registration index: (account, registration ms)
+        at ranks start .. start + count - 1, oldest first."""
+        if not tokens:
+            return []
+        routes = [keys.registration_key(t) for t in tokens]
+        stop = start + count - 1
+        commands: list[Command] = [("ZRANGE", r, start, stop, "WITHSCORES") for r in routes]
+        pages = await self._call(budget_s, lambda: self._many(commands, routes))
+        return [
+            [(parse.text(p[i]), int(float(parse.text(p[i + 1])))) for i in range(0, len(p), 2)]
+            for p in pages
+        ]
+
+    async def link(
+        self, cause: str, accounts: Sequence[str], at_ms: int, budget_s: float
+    ) -> list[tuple[bool, bool]]:
+        """The ban of `cause` reaches `accounts`: one call per account (its slot).
+        For each: (newly linked, banned by this link)."""
+        if not accounts:
+            return []
+        args = FUNCTIONS["link"].pack(now=at_ms, cause=cause)
+        raw = await self._fcall_each(
+            "link", [keys.account_key(a) for a in accounts], [args] * len(accounts), budget_s
+        )
+        return [(bool(int(r[0])), bool(int(r[1]))) for r in raw]
+
+    async def unlink(
+        self, cause: str, accounts: Sequence[str], at_ms: int, budget_s: float
+    ) -> list[tuple[bool, bool, bool]]:
+        """The ban of `cause` was lifted: for each account (unlinked, no cause left,
+        unbanned)."""
+        if not accounts:
+            return []
+        args = FUNCTIONS["unlink"].pack(now=at_ms, cause=cause)
+        raw = await self._fcall_each(
+            "unlink", [keys.account_key(a) for a in accounts], [args] * len(accounts), budget_s
+        )
+        return [(bool(int(r[0])), bool(int(r[1])), bool(int(r[2]))) for r in raw]
+
+    def _linked_key(self, cause: str) -> str:
+        return keys.account_base(cause) + "lkd"
+
+    async def note_linked(self, cause: str, accounts: Sequence[str], budget_s: float) -> None:
+        """Remember on the banned account's slot whom its ban linked (its unban lifts
+        them); written before the links, so a fault between the two loses nothing."""
+        if accounts:
+            key = self._linked_key(cause)
+            await self._call(budget_s, lambda: self._one(("SADD", key, *accounts), key))
+
+    async def linked_by(
+        self, cause: str, cursor: int, count: int, budget_s: float
+    ) -> tuple[int, list[str]]:
+        """A page of the accounts the ban of `cause` linked (SSCAN): next cursor, accounts."""
+        key = self._linked_key(cause)
+        raw = await self._call(
+            budget_s, lambda: self._one(("SSCAN", key, cursor, "COUNT", count), key)
+        )
+        return int(parse.text(raw[0])), [parse.text(a) for a in raw[1]]
+
+    async def drop_linked(self, cause: str, budget_s: float) -> None:
+        key = self._linked_key(cause)
+        await self._call(budget_s, lambda: self._one(("DEL", key), key))
+
+    async def clear_review(self, account: str, at_ms: int, budget_s: float) -> bool:
+        """End the account's review; True when it was under review."""
+        args = FUNCTIONS["clear_review"].pack(now=at_ms)
+        raw = await self._run(budget_s, "clear_review", [keys.account_key(account)], args)
+        return bool(int(raw[0]))
+
+    async def review_state(self, account: str, at_ms: int, budget_s: float) -> ReviewState:
+        args = FUNCTIONS["review_state"].pack(now=at_ms)
+        raw = await self._run(budget_s, "review_state", [keys.account_key(account)], args)
+        causes = tuple(sorted(parse.text(c) for c in raw[2:]))
+        return ReviewState(bool(int(raw[0])), int(raw[1]), causes)
+
+    async def forget(self, account: str, at_ms: int, budget_s: float) -> int:
+        """Erase the account's registration tokens and its place in each index."""
+        args = FUNCTIONS["forget"].pack(now=at_ms)
+        raw = await self._run(budget_s, "forget", [keys.account_key(account)], args)
+        routes = [keys.registration_key(parse.text(t)) for t in raw]
+        if routes:
+            commands: list[Command] = [("ZREM", r, account) for r in routes]
+            await self._call(budget_s, lambda: self._many(commands, routes))
+        return len(routes)
+
+    async def banned_states(self, accounts: Sequence[str], budget_s: float) -> list[bool]:
+        """Whether each account is banned (one HGET per account's slot)."""
+        if not accounts:
+            return []
+        routes = [keys.account_key(a) for a in accounts]
+        commands: list[Command] = [("HGET", r, "b") for r in routes]
+        raw = await self._call(budget_s, lambda: self._many(commands, routes))
+        return [r in {b"1", "1"} for r in raw]
 
     # ------------------------------------------------------------ events
 

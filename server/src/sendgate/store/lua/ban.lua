@@ -10,7 +10,10 @@ local ban = a_banned == '1'
 local was = redis.call('HGET', acct, 'b') == '1'
 local out = {0}
 if ban then
-  redis.call('HSET', acct, 'b', 1, 'br', a_reason, 'ba', now)
+  -- A ban ends any review (review.lua fields), and a reviewer's ban of an account that a
+  -- link had banned is the reviewer's own: the cause's unban no longer lifts it (`lb`).
+  redis.call('HSET', acct, 'b', 1, 'br', a_reason, 'ba', now, 'rr', 0, 'lr', 0, 'lc', 1)
+  redis.call('HDEL', acct, 'lb')
   for i = tokens_from, #args do redis.call('SADD', ids, args[i]) end
   if not was then out[1] = 1 end
   for _, h in ipairs(redis.call('SMEMBERS', ids)) do out[#out + 1] = h end

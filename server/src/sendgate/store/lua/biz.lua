@@ -24,6 +24,10 @@ local function record(acct)
     ev = tonumber(r.ev) or 0, rs = r.rs == '1', banned = r.b == '1',
     ra = tonumber(r.ra) or 0, evasion = r.be == '1', bulk = false,
     extra = tonumber(r.xa), expires = tonumber(r.xe),
+    -- review.lua: rr REVIEW at registration, lk linked to a banned account, lc the link's
+    -- review cleared, lr restricted to replies (linked_action = restrict).
+    linked = r.lk == '1', replies_only = r.lr == '1',
+    review = r.rr == '1' or (r.lk == '1' and r.lc ~= '1') or r.lr == '1',
   }
 end
 
@@ -119,6 +123,8 @@ local function flag_bits(rec)
   if rec.kind == 2 and rec.ql == Q_LOW then bits = bits + FLAG_QUALITY_LOW end
   if rec.bulk then bits = bits + 2 end
   if rec.evasion then bits = bits + 4 end
+  if rec.linked then bits = bits + 8 end
+  if rec.review then bits = bits + 16 end
   return bits
 end
 

@@ -151,6 +151,11 @@ local function decide(s, now, recipient, mid, via, dry_run)
       end
     end
   end
+  -- Under review: new conversations against the day's allowance (review.lua).
+  local review_day = nil
+  if decision == 1 and not is_reply and rec.review then
+    decision, reason, retry_after, review_day = review_check(base, now, recipient, rec)
+  end
   if decision == 1 and not is_reply then
     if used >= limit then
       decision, reason, retry_after = 2, 1, resets_at - now
@@ -165,6 +170,7 @@ local function decide(s, now, recipient, mid, via, dry_run)
   if decision == 2 and not cfg.enforce then decision, counted, retry_after = 1, 0, 0 end
 
   if not dry_run then
+    if review_day and rules_allow then review_note(review_day, recipient) end
     -- `t`: messages delivered this month; with `u` it gives the share of messages to
     -- people who never replied (refunds lower `u` when they do).
     local q_total = tonumber(qv[3]) or 0
