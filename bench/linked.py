@@ -112,7 +112,8 @@ async def run(accounts: int, registrations: int) -> dict[str, Any]:
                     "fcalls": cmds.get("fcall", 0) + cmds.get("fcall_ro", 0),
                     "by_command": cmds,
                 }
-            linked = server.metrics.flags_raised.labels("linked_to_banned")._value.get()
+            counter = server.metrics.flags_raised.labels("linked_to_banned")
+            linked = counter._value.get()  # type: ignore[no-untyped-call]
             out["linked_accounts"] = int(linked)
             out["accounts_on_device"] = accounts
     finally:
