@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -93,14 +94,15 @@ async def run(accounts: int, registrations: int) -> dict[str, Any]:
             t = time.perf_counter()
             await _register_all(sg, [(a, ["device:shared", f"payment:p-{a}"]) for a in crowd])
             out["register_s"] = round(time.perf_counter() - t, 2)
-            for step, call in (
+            steps: tuple[tuple[str, Callable[[int], Awaitable[Any]]], ...] = (
                 ("ban", lambda at: admin.BanAccount(
                     pb.BanAccountRequest(account=crowd[0], reason="bench", at_unix_ms=at))),
                 ("ban_retried", lambda at: admin.BanAccount(
                     pb.BanAccountRequest(account=crowd[0], reason="bench", at_unix_ms=at))),
                 ("unban", lambda at: admin.UnbanAccount(
                     pb.UnbanAccountRequest(account=crowd[0], at_unix_ms=at))),
-            ):  # fmt: skip
+            )  # fmt: skip
+            for step, call in steps:
                 before = _commands(r)
                 t = time.perf_counter()
                 await call(T0 + 60_000)
@@ -113,7 +115,7 @@ async def run(accounts: int, registrations: int) -> dict[str, Any]:
                     "by_command": cmds,
                 }
             counter = server.metrics.flags_raised.labels("linked_to_banned")
-            linked = counter._value.get()  # type: ignore[no-untyped-call]
+            linked = counter._value.get()
             out["linked_accounts"] = int(linked)
             out["accounts_on_device"] = accounts
     finally:
