@@ -1,4 +1,4 @@
-"""The `sendgate` client commands as a person runs them, against real sidecars."""
+"""The `sendgate` client and admin commands as a person runs them, against real sidecars."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from sendgate.client import AsyncAdminClient
+from sendgate.client import AsyncAdminClient, AsyncSendGateClient
+from sendgate.console.timefmt import parse_expiry
 from sendgate.embedded_redis import free_port
 from sendgate.server import SendGateServer
 from tests.conftest import ServerFactory, acct
@@ -194,3 +195,116 @@ async def test_events_into_a_closed_pipe(tokened: SendGateServer) -> None:
     await ban(tokened, acct("after"))  # the next line meets the closed pipe
     code, stderr = await finish(proc)
     assert code == 1 and "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+# ---------------------------------------------------------------- sendgate admin
+
+
+def _admin(server: SendGateServer, *args: str) -> list[str]:
+    return ["admin", *args, "--target", target(server), "--reviewer", "rita"]
+
+
+async def test_review_an_exception_from_the_terminal(tokened: SendGateServer) -> None:
+    account = acct("cli-x")
+    async with AsyncSendGateClient(target(tokened), token=TOKEN) as sg:
+        asked = await sg.request_exception(account, "INVITING_TO_LARGE_EVENT", note="gala")
+    env = {"SENDGATE_ADMIN_TOKEN": ADMIN_TOKEN}
+    pending = await asendgate(*_admin(tokened, "exceptions", "--state", "PENDING"), **env)
+    assert pending.returncode == 0, pending.stderr
+    assert asked.request_id in pending.stdout and "gala" in pending.stdout
+    bad = await asendgate(*_admin(tokened, "review", asked.request_id, "--approve"), **env)
+    assert bad.returncode == 2 and "--expires" in bad.stderr  # an approval needs an expiry
+    ok = await asendgate(
+        *_admin(tokened, "review", asked.request_id, "--approve", "--allowance", "10",
+                "--expires", "7d", "--json"),
+        **env,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    reviewed = json.loads(ok.stdout)
+    assert reviewed["state"] == "APPROVED" and reviewed["extra_allowance"] == 10
+    assert isinstance(reviewed["expires_at"], int) and reviewed["expires_at"] > 1_700_000_000_000
+    shown = await asendgate(*_admin(tokened, "account", account), **env)
+    assert shown.returncode == 0, shown.stderr
+    assert "used 0 of 12" in shown.stdout  # personal_monthly 2 + the allowance
+
+
+async def test_ban_check_registration_and_unban(tokened: SendGateServer) -> None:
+    env = {"SENDGATE_ADMIN_TOKEN": ADMIN_TOKEN}
+    spammer, again = acct("cli-ban"), acct("cli-again")
+    banned = await asendgate(
+        *_admin(tokened, "ban", spammer, "--reason", "bulk, report 17",
+                "--identifier", "device:cli-dev-1"),
+        **env,
+    )  # fmt: skip
+    assert banned.returncode == 0 and f"banned {spammer}" in banned.stdout, banned.stderr
+    shown = await asendgate(*_admin(tokened, "account", spammer, "--json"), **env)
+    assert json.loads(shown.stdout.splitlines()[0])["banned"] is True
+    check = await asendgate(
+        *_admin(tokened, "check-registration", again, "--identifier", "device:cli-dev-1"),
+        SENDGATE_TOKEN=TOKEN,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith("DENY") and spammer in check.stdout
+    lifted = await asendgate(*_admin(tokened, "unban", spammer), **env)
+    assert lifted.returncode == 0 and f"unbanned {spammer}" in lifted.stdout
+
+
+async def test_upsert_and_evaluate_tier(tokened: SendGateServer) -> None:
+    env = {"SENDGATE_ADMIN_TOKEN": ADMIN_TOKEN}
+    shop = acct("cli-shop")
+    made = await asendgate(
+        *_admin(tokened, "upsert", shop, "--kind", "BUSINESS", "--business-verified",
+                "--registered", "2025-01-31"),
+        **env,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert f"{shop}: BUSINESS" in made.stdout and "registered 2025-01-31" in made.stdout
+    tier = await asendgate(*_admin(tokened, "evaluate-tier", shop), **env)
+    assert tier.returncode == 0 and "tier index 0 (limit 250)" in tier.stdout, tier.stderr
+
+
+async def test_admin_needs_the_admin_token(tokened: SendGateServer) -> None:
+    out = await asendgate(*_admin(tokened, "exceptions"), SENDGATE_ADMIN_TOKEN=TOKEN)
+    assert out.returncode == 1 and "PERMISSION_DENIED" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("7d", 7 * 86_400_000), ("12h", 12 * 3_600_000), ("2w", 14 * 86_400_000)],
+)
+def test_durations_as_people_write_them(text: str, expected: int) -> None:
+    assert parse_expiry(text, 1_000) == 1_000 + expected
+    assert parse_expiry("2026-07-01", 0) == 1_782_864_000_000
+
+
+async def test_linked_accounts_review_and_forget_from_the_terminal(
+    tokened: SendGateServer,
+) -> None:
+    env = {"SENDGATE_ADMIN_TOKEN": ADMIN_TOKEN}
+    owner, second = acct("cli-own"), acct("cli-dup")
+    for account in (owner, second):
+        reg = await asendgate(
+            *_admin(tokened, "check-registration", account, "--identifier", "device:cli-shared"),
+            SENDGATE_TOKEN=TOKEN,
+        )
+        assert reg.returncode == 0 and reg.stdout.startswith("ALLOW"), reg.stderr
+    banned = await asendgate(*_admin(tokened, "ban", owner, "--reason", "spam ring"), **env)
+    assert banned.returncode == 0, banned.stderr
+    linked = await asendgate(*_admin(tokened, "linked", second), **env)
+    assert linked.returncode == 0, linked.stderr
+    assert owner in linked.stdout and "device" in linked.stdout and "BANNED" in linked.stdout
+    shown = await asendgate(*_admin(tokened, "account", second), **env)
+    assert "LINKED_TO_BANNED" in shown.stdout and owner in shown.stdout
+    cleared = await asendgate(*_admin(tokened, "clear-review", second), **env)
+    assert cleared.returncode == 0 and "review cleared" in cleared.stdout, cleared.stderr
+    forgot = await asendgate(*_admin(tokened, "forget", second, "--json"), **env)
+    assert forgot.returncode == 0 and json.loads(forgot.stdout) == {"forgotten": second}
+    # Every admin action names who did it (the --reviewer flag here).
+    events = await asendgate(
+        "events", "--target", target(tokened), "--json", "--count", "1000",
+        "--kind", "account_banned", **env,
+    )  # fmt: skip
+    mine = [json.loads(x) for x in events.stdout.splitlines()]
+    mine = [e for e in mine if e["account"] == owner]
+    assert mine and mine[0]["attributes"]["reviewer"] == "rita"

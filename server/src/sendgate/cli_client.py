@@ -1,5 +1,5 @@
 """The `sendgate` commands a person runs against a running sidecar: usage, check,
-reply (SendGate) and events (SendGateAdmin's ListEvents)."""
+reply (SendGate), events (SendGateAdmin's ListEvents) and admin (cli_admin)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from sendgate import cli_admin
 from sendgate import cli_format as fmt
 from sendgate.client import DEFAULT_TARGET, AdminClient, ClientError, SendGateClient
 
@@ -85,6 +86,7 @@ def add_commands(sub: Any) -> None:
     events.add_argument("--max-polls", type=non_negative_int, help=argparse.SUPPRESS)
     events.add_argument("--poll-interval", type=positive_seconds, default=1.0,
                         help=argparse.SUPPRESS)  # fmt: skip
+    cli_admin.add_commands(sub, add_connection)
 
 
 def _connect(ns: argparse.Namespace) -> dict[str, Any]:
@@ -144,7 +146,9 @@ def _events(ns: argparse.Namespace, admin: AdminClient) -> None:
 def run(ns: argparse.Namespace) -> int:
     """Run one client command; 1 with a one-line message when the call fails."""
     try:
-        if ns.command == "events":
+        if ns.command == "admin":
+            cli_admin.run(ns, _connect(ns))
+        elif ns.command == "events":
             with AdminClient(ns.target, **_connect(ns)) as admin:
                 _events(ns, admin)
         else:

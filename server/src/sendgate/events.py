@@ -42,6 +42,7 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
+from sendgate import reviewer as who
 from sendgate.domain import Event
 from sendgate.errors import BackendError
 from sendgate.months import wall_ms
@@ -72,7 +73,10 @@ class EventSink:
         *,
         background: bool = True,
         queue_max: int = 10_000,
+        stamp_reviewer: bool = False,
     ) -> None:
+        """`stamp_reviewer`: add the acting reviewer (sendgate.reviewer) to each event."""
+        self._stamp = stamp_reviewer
         self._store = store
         self._observer = observer
         self._max_len = max_len
@@ -87,11 +91,13 @@ class EventSink:
 
     async def emit(self, account: str, at_ms: int, events: Iterable[Event]) -> None:
         """Count and append events (best effort: a Redis fault is logged, never raised)."""
-        await self.emit_many(at_ms, [(account, e) for e in events])
+        await self.emit_many(at_ms, ((account, e) for e in events))
 
     async def emit_many(self, at_ms: int, events: Iterable[tuple[str, Event]]) -> None:
         """`emit` for events of several accounts (a ban linking thousands)."""
         items = [(account, at_ms or wall_ms(), e) for account, e in events]
+        if self._stamp and (name := who.current.get()):
+            items = [(a, at, Event(e.type, (*e.fields, ("reviewer", name)))) for a, at, e in items]
         if not items:
             return
         for _, _, e in items:

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from sendgate import reviewer as who
 from sendgate.auth import TokenCheck
 from sendgate.metrics import Metrics
 
@@ -43,12 +44,18 @@ def register(
     servicer: Any,
     metrics: Metrics,
     check: TokenCheck | None,
+    *,
+    reviewer: bool = False,
 ) -> None:
-    """`add(servicer, server)` (a generated function), with every method wrapped."""
+    """`add(servicer, server)` (a generated function), with every method wrapped.
+    `reviewer`: the calls name who acts (admin service; see sendgate.reviewer)."""
     collector = Collector()
     add(servicer, collector)
     for service, handlers in collector.services.items():
-        wrapped = {m: wrap_handler(service, m, h, metrics, check) for m, h in handlers.items()}
+        wrapped = {
+            m: wrap_handler(service, m, h, metrics, check, reviewer=reviewer)
+            for m, h in handlers.items()
+        }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, wrapped),))
         server.add_registered_method_handlers(service, wrapped)
 
@@ -64,6 +71,8 @@ def wrap_handler(
     handler: grpc.RpcMethodHandler,
     metrics: Metrics,
     check: TokenCheck | None,
+    *,
+    reviewer: bool = False,
 ) -> grpc.RpcMethodHandler:
     """One handler doing auth (when `check`), timing and counting around `handler`."""
     kind = "bidi_stream" if handler.stream_stream is not None else "unary"
@@ -117,6 +126,8 @@ def wrap_handler(
         try:
             if check is not None:
                 await check(context)
+            if reviewer:
+                who.current.set(who.from_metadata(context.invocation_metadata()))
             response = await inner(request, context)
             if (c := context.code()) is not None:
                 code = c.name

@@ -206,7 +206,10 @@ class SendGateServer:
         # Decisions queue their events (never waiting, never the breaker's business);
         # admin actions write theirs before answering.
         self.event_sink = EventSink(self.store, self.metrics, s.events_max_len, budget)
-        admin_sink = EventSink(self.store, self.metrics, s.events_max_len, budget, background=False)
+        admin_sink = EventSink(
+            self.store, self.metrics, s.events_max_len, budget, background=False,
+            stamp_reviewer=True,
+        )  # fmt: skip
         self.gate = Gate(s, self.store, self.guard, self.event_sink, self.metrics)
         key = ban_key.resolve(
             s.ban_evasion.hmac_key.get_secret_value(),
@@ -287,6 +290,7 @@ class SendGateServer:
             SendGateAdminService(self.admin, self.events, s.allow_client_time),
             self.metrics,
             token_check(ADMIN, tokens[ADMIN], names),
+            reviewer=True,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
