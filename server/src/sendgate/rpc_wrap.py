@@ -79,7 +79,16 @@ def wrap_handler(
     labels = (kind, service, method)
     started = metrics.grpc_started.labels(*labels)
     seconds = metrics.grpc_seconds.labels(*labels)
-    handled = metrics.grpc_handled
+    by_code: dict[str, Any] = {}  # grpc_code → child counter: labels() takes a lock per call
+
+    def handled(code: str) -> None:
+        child = by_code.get(code)
+        if child is None:
+            child = by_code[code] = metrics.grpc_handled.labels(*labels, code)
+        child.inc()
+
+    # The unary and stream wrappers repeat their few timing lines on purpose: this is the
+    # per-call path, and a shared context manager would cost a layer on every call.
     if handler.stream_stream is not None:
         stream = handler.stream_stream
         received = metrics.grpc_msg_received.labels(*labels)
@@ -108,7 +117,7 @@ def wrap_handler(
                 raise
             finally:
                 seconds.observe(time.perf_counter() - start)
-                handled.labels(*labels, code).inc()
+                handled(code)
 
         return grpc.stream_stream_rpc_method_handler(
             wrapped_stream,
@@ -137,7 +146,7 @@ def wrap_handler(
             raise
         finally:
             seconds.observe(time.perf_counter() - start)
-            handled.labels(*labels, code).inc()
+            handled(code)
 
     return grpc.unary_unary_rpc_method_handler(
         wrapped,
