@@ -67,8 +67,8 @@ def main() -> int:
         roots = [str(Path(tmp) / "site" / n) for n in DISTS]
         code = (
             "import sendgate, sendgate.client, sendgate.v1.sendgate_pb2, sendgate.cli,"
-            " sendgate.store.scripts as s;"
-            "assert s.script('can_send').source;"
+            " sendgate.store.library as lib, sendgate.config as cfg;"
+            "assert 'register_function' in lib.build(cfg.Settings()).source;"
             "print(*sorted(sendgate.__path__), sendgate.client.__file__, sendgate.cli.__file__)"
         )
         out = subprocess.run(

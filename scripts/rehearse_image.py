@@ -182,7 +182,7 @@ def check_no_embedded_redis(venv: Path, workdir: Path) -> None:
     with serve(venv, workdir, "--grpc-address", f"127.0.0.1:{free_port()}") as (proc, read_log):
         code = proc.wait(60)
         err = read_log()
-    if code != 1 or "no redis-server found" not in err:
+    if code != 1 or "no redis-server or valkey-server found" not in err:
         raise SystemExit(f"rehearse_image: without Redis expected exit 1, got {code}: {err}")
 
 
