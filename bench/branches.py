@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from bench import mix as traffic
 from sendgate import keys
 from sendgate.config import load_settings
 from sendgate.domain import AccountKind, SendRequest, Via
@@ -163,6 +164,60 @@ def branches(b: Bench) -> dict[str, dict[str, float]]:
     return out
 
 
+GROUP = 100
+GROUP_CALLS = 200
+
+
+def groups(b: Bench) -> dict[str, dict[str, float]]:
+    """send_group as CanSendBatch sends it on standalone Redis, in Redis µs per decision:
+    `one_sender` (100 messages of one sender per call: new recipients, a reply every
+    fourth, a repeated message_id last) and `mix` (bench/mix.py's 100-message batches,
+    grouped by sender: 20 groups of 7 and 3 messages, as bench/run.py's batch phase)."""
+    out: dict[str, dict[str, float]] = {}
+    senders = [b.a("g", i) for i in range(50)]
+    pairs = [(s, b.a("gp", i)) for i, s in enumerate(senders)]
+    b.setup(b.fcall("note_inbound", [keys.account_key(s)], [T0, p]) for s, p in pairs)
+
+    def group(s: str, reqs: list[SendRequest]) -> tuple[Any, ...]:
+        ks = [keys.account_key(s), *(keys.account_key(r.recipient) for r in reqs)]
+        args: list[Any] = [1, s]
+        for r in reqs:
+            args += message_args(r)
+        return b.fcall("send_group", ks, args)
+
+    def one_sender() -> Iterator[tuple[Any, ...]]:
+        for i in range(10**9):
+            s, peer = pairs[i % len(pairs)]
+            reqs = []
+            for j in range(GROUP):
+                rcpt = peer if j % 4 == 1 else b.a("gr", i * GROUP + j)
+                mid = f"g-{i}-{j if j < GROUP - 1 else 0}"
+                reqs.append(SendRequest(sender=s, recipient=rcpt, message_id=mid, at_ms=T0 + j))
+            yield group(s, reqs)
+
+    def mixed() -> Iterator[tuple[Any, ...]]:
+        for i in range(10**9):
+            by: dict[str, list[SendRequest]] = {}
+            for k in range(GROUP):
+                m = traffic.request(b.tag, 0, i * GROUP + k)
+                r = SendRequest(sender=m.sender, recipient=m.recipient,
+                                message_id=m.message_id, at_ms=m.at_unix_ms)  # fmt: skip
+                by.setdefault(r.sender, []).append(r)
+            yield from (group(s, rs) for s, rs in by.items())
+
+    res = b.run(one_sender(), GROUP_CALLS)
+    res["usec_per_decision"] = round(res["usec_per_call"] / GROUP, 2)
+    res["commands_per_decision"] = round(res["commands_per_call"] / GROUP, 2)
+    out[f"group{GROUP}_one_sender"] = res
+    # 20 groups per batch of GROUP messages.
+    res = b.run(mixed(), GROUP_CALLS * 20)
+    per_group = GROUP / 20
+    res["usec_per_decision"] = round(res["usec_per_call"] / per_group, 2)
+    res["commands_per_decision"] = round(res["commands_per_call"] / per_group, 2)
+    out["batch_mix"] = res
+    return out
+
+
 def mix(res: dict[str, dict[str, float]], weights: dict[str, float]) -> float:
     """The weighted Redis µs per decision of a mix of branches."""
     total = sum(weights.values())
@@ -181,7 +236,9 @@ def run(port: int, settings_overrides: dict[str, Any] | None = None) -> dict[str
     try:
         r.function_load(lib.source, replace=True)
         r.set(functions.heartbeat_key(lib.name), 1, px=86_400_000)
-        res = branches(Bench(r, lib))
+        bench = Bench(r, lib)
+        res = branches(bench)
+        grp = groups(bench)
     finally:
         r.close()
     return {
@@ -191,6 +248,7 @@ def run(port: int, settings_overrides: dict[str, Any] | None = None) -> dict[str
         "branches": res,
         "mix_weights": MIX,
         "mix_usec_per_decision": mix(res, MIX),
+        "groups": grp,
     }
 
 
