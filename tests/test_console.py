@@ -28,7 +28,6 @@ from sendgate.console.models import EventInfo
 from sendgate.console.settings import ConsoleConfigError, ConsoleSettings, load_console_settings
 from sendgate.console.web import safe_next
 from sendgate.server import SendGateServer
-from sendgate.service import SendGateAdminService
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 from tests.conftest import ServerFactory, acct
@@ -38,10 +37,7 @@ PASSWORD = "correct horse battery staple"
 REVIEWER = "alice"
 # One hash for the session: scrypt costs tens of ms.
 PASSWORD_HASH = auth.hash_password(PASSWORD)
-HAS_LIST_EVENTS = "ListEvents" in SendGateAdminService.__dict__
-needs_list_events = pytest.mark.skipif(
-    not HAS_LIST_EVENTS, reason="the sidecar does not serve ListEvents yet"
-)
+ADMIN_META = [("authorization", f"Bearer {ADMIN_TOKEN}")]
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -95,10 +91,23 @@ class Env:
     admin: pb_grpc.SendGateAdminStub
 
     async def account(self, account: str) -> pb.Account:
-        meta = [("authorization", f"Bearer {ADMIN_TOKEN}")]
-        reply = await self.admin.GetAccount(pb.GetAccountRequest(account=account), metadata=meta)
+        reply = await self.admin.GetAccount(
+            pb.GetAccountRequest(account=account), metadata=ADMIN_META
+        )
         got: pb.Account = reply.account
         return got
+
+    async def register(self, account: str, *identifiers: str) -> int:
+        reply = await self.send.CheckRegistration(
+            pb.CheckRegistrationRequest(account=account, identifiers=list(identifiers))
+        )
+        return int(reply.decision)
+
+    async def linked(self, account: str) -> list[str]:
+        reply = await self.admin.ListLinkedAccounts(
+            pb.ListLinkedAccountsRequest(account=account), metadata=ADMIN_META
+        )
+        return [x.account for x in reply.links]
 
     async def request_exception(self, account: str, note: str = "hiring season") -> str:
         reply = await self.send.RequestException(
@@ -346,9 +355,8 @@ async def test_account_page_shows_usage_and_linked_section(
     page = await signed_in.get("/account", params={"id": account})
     assert '<b>3</b> of <b id="limit">5</b>' in page.text
     assert "Bulk score" in page.text and "Linked accounts" in page.text
-    if not hasattr(pb, "ListLinkedAccountsRequest"):
-        assert "Not available: the sidecar does not list linked accounts yet" in page.text
-        assert "Clear review (not available)" in page.text
+    assert "No account shares an identifier with this one." in page.text
+    assert 'id="under-review"' not in page.text and 'id="clear-review"' not in page.text
 
 
 async def test_a_bad_account_id_is_explained(signed_in: httpx.AsyncClient) -> None:
@@ -381,7 +389,6 @@ async def test_security_headers(signed_in: httpx.AsyncClient) -> None:
 # ------------------------------------------------------------------ events
 
 
-@needs_list_events
 async def test_events_page_filters_and_follows(
     console_env: Env, signed_in: httpx.AsyncClient
 ) -> None:
@@ -403,15 +410,13 @@ async def test_events_page_filters_and_follows(
     assert "spam run" in only.text and "exception_requested</span>" not in only.text
 
 
-@needs_list_events
 async def test_queue_lists_flagged_accounts_with_counts(
     console_env: Env, signed_in: httpx.AsyncClient
 ) -> None:
     banned, evader = acct("banned"), acct("evader")
-    meta = [("authorization", f"Bearer {ADMIN_TOKEN}")]
     await console_env.admin.BanAccount(
         pb.BanAccountRequest(account=banned, reason="spam", identifiers=["network:10.0.0.0/24"]),
-        metadata=meta,
+        metadata=ADMIN_META,
     )
     check = await console_env.send.CheckRegistration(
         pb.CheckRegistrationRequest(account=evader, identifiers=["network:10.0.0.0/24"])
@@ -425,6 +430,129 @@ async def test_queue_lists_flagged_accounts_with_counts(
     count = re.search(r'count ban_evasion"><b>(\d+)</b>', page.text)
     assert count and int(count.group(1)) >= 1
     assert "<svg" in page.text  # the chart
+
+
+# ------------------------------------------------------------------ linked accounts
+
+
+def row_of(html: str, table_id: str, account: str) -> str:
+    """The row of `account` in the table `table_id` ("" when it has none)."""
+    table = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html, re.S)
+    if not table:
+        return ""
+    for row in re.findall(r"<tr[ >].*?</tr>", table.group(0), re.S):
+        if f">{account}</a>" in row:
+            return str(row)
+    return ""
+
+
+async def test_a_ban_in_the_console_flags_the_linked_account(
+    console_env: Env, signed_in: httpx.AsyncClient
+) -> None:
+    owner, twin, neighbour = acct("owner"), acct("twin"), acct("neighbour")
+    device, network = f"device:{acct('dev')}", f"network:{acct('net')}"
+    await console_env.register(owner, device, network)
+    await console_env.register(twin, device)
+    await console_env.register(neighbour, network)  # weak: listed, never flagged
+    page = await signed_in.get("/account", params={"id": owner})
+    reply = await signed_in.post(
+        "/account/ban", data={"csrf": csrf_of(page.text), "account": owner, "reason": "scam"}
+    )
+    banned = await signed_in.get(reply.headers["location"])
+    twin_row = row_of(banned.text, "links", twin)
+    assert "strong" in twin_row and ">device</span>" in twin_row
+    assert "linked to banned" in twin_row and "flagged by this account's ban" in twin_row
+    weak_row = row_of(banned.text, "links", neighbour)
+    assert "weak" in weak_row and ">network</span>" in weak_row
+    assert "linked to banned" not in weak_row
+
+    page = await signed_in.get("/account", params={"id": twin})
+    linked_banner = re.search(r'id="linked-to-banned".*?</div>', page.text, re.S)
+    assert linked_banner and f'href="/account?id={owner}"' in linked_banner.group(0)
+    assert ">device</span>" in linked_banner.group(0)
+    assert 'id="under-review"' in page.text and "at most 10 new conversations a day" in page.text
+    owner_row = row_of(page.text, "links", owner)
+    assert "banned" in owner_row and "its ban flagged this account" in owner_row
+    assert '<span class="chip linked_to_banned">linked to banned</span>' in page.text
+    assert (
+        '<span class="status in_review"' in page.text and 'class="chip in_review"' not in page.text
+    )
+    # Kinds only: no identifier value reaches a page.
+    for html in (banned.text, page.text):
+        assert device.partition(":")[2] not in html and network.partition(":")[2] not in html
+
+    queue_page = await signed_in.get("/")
+    flagged = row_of(queue_page.text, "flagged", twin)
+    assert "linked to banned" in flagged and "in review" in flagged
+    assert f'via <a class="acct" href="/account?id={owner}">{owner}</a>' in flagged
+    assert "(device)" in flagged
+    assert not row_of(queue_page.text, "flagged", neighbour)
+    count = re.search(r'count linked_to_banned"><b>(\d+)</b>', queue_page.text)
+    assert count and int(count.group(1)) >= 1
+
+
+async def test_clear_review_from_the_account_page(
+    console_env: Env, signed_in: httpx.AsyncClient
+) -> None:
+    owner, twin, device = acct("cr-owner"), acct("cr-twin"), f"device:{acct('cr')}"
+    await console_env.register(owner, device)
+    await console_env.register(twin, device)
+    await console_env.admin.BanAccount(
+        pb.BanAccountRequest(account=owner, reason="spam"), metadata=ADMIN_META
+    )
+    assert (await console_env.account(twin)).under_review
+    page = await signed_in.get("/account", params={"id": twin})
+    assert 'id="clear-review"' in page.text
+    # Like every action: refused without the form's token.
+    refused = await signed_in.post("/account/clear-review", data={"account": twin})
+    assert refused.status_code == 403 and (await console_env.account(twin)).under_review
+    form = {"csrf": csrf_of(page.text), "account": twin}
+    reply = await signed_in.post("/account/clear-review", data=form)
+    assert reply.status_code == 303 and reply.headers["location"] == f"/account?id={twin}"
+    after = await signed_in.get(reply.headers["location"])
+    assert f"Cleared the review of {twin}." in after.text
+    assert 'id="under-review"' not in after.text
+    got = await console_env.account(twin)
+    assert not got.under_review and list(got.linked_to_banned) == [owner]  # the link stays
+    assert 'id="linked-to-banned"' in after.text
+    assert not row_of((await signed_in.get("/")).text, "flagged", twin)  # looked at
+    again = await signed_in.post("/account/clear-review", data=form)
+    assert "was not under review" in (await signed_in.get(again.headers["location"])).text
+
+
+async def test_unban_in_the_console_lifts_the_link(
+    console_env: Env, signed_in: httpx.AsyncClient
+) -> None:
+    owner, twin, device = acct("ub-owner"), acct("ub-twin"), f"payment:{acct('card')}"
+    await console_env.register(owner, device)
+    await console_env.register(twin, device)
+    token = await csrf(signed_in)
+    await signed_in.post("/account/ban", data={"csrf": token, "account": owner, "reason": "x"})
+    assert row_of((await signed_in.get("/")).text, "flagged", twin)
+    await signed_in.post("/account/unban", data={"csrf": token, "account": owner})
+    got = await console_env.account(twin)
+    assert not got.linked_to_banned and pb.LINKED_TO_BANNED not in got.usage.flags
+    assert not row_of((await signed_in.get("/")).text, "flagged", twin)
+    page = await signed_in.get("/account", params={"id": twin})
+    assert 'id="linked-to-banned"' not in page.text
+    assert "linked to banned" not in row_of(page.text, "links", owner)
+
+
+async def test_forget_needs_a_confirmation(console_env: Env, signed_in: httpx.AsyncClient) -> None:
+    account, other, device = acct("forget"), acct("forget-other"), f"device:{acct('fg')}"
+    await console_env.register(account, device, "network:192.0.2.0/24")
+    await console_env.register(other, device)
+    assert await console_env.linked(other) == [account]
+    token = await csrf(signed_in, f"/account?id={account}")
+    reply = await signed_in.post("/account/forget", data={"csrf": token, "account": account})
+    assert "tick the box" in (await signed_in.get(reply.headers["location"])).text
+    assert await console_env.linked(other) == [account]
+    data = {"csrf": token, "account": account, "confirm": "yes"}
+    reply = await signed_in.post("/account/forget", data=data)
+    page = await signed_in.get(reply.headers["location"])
+    assert f"Erased 2 registration identifiers of {account}." in page.text
+    assert await console_env.linked(other) == []
+    assert "No account shares an identifier with this one." in page.text
 
 
 # ------------------------------------------------------------------ the admin calls
@@ -635,15 +763,41 @@ def test_queue_from_events() -> None:
         _ev(6, "flag_raised", "d", flag="quality_low"),
         _ev(7, "flag_cleared", "d", flag="quality_low"),
         _ev(8, "ban_evasion", "e", decision="DENY"),
-        _ev(9, "account_linked", "banned-one", linked_account="f"),
+        # As the sidecar appends them: under the linked account, naming the banned one.
+        _ev(9, "account_linked", "f", banned_account="x", shared_kinds="device,payment"),
         _ev(10, "limit_hit", "g", limit="monthly_unreplied"),
     ]
     items = queue.build(events)
     assert [i.account for i in items] == ["f", "b", "a"]
+    assert items[0].reasons == {"LINKED_TO_BANNED"}
+    assert items[0].linked_to == {"x": "device, payment"}
     assert items[1].reasons == {"REVIEW", "BAN_EVASION"}
     counts = queue.counts(items)
     assert counts == {"REVIEW": 1, "BAN_EVASION": 1, "LINKED_TO_BANNED": 1,
                       "BULK_SUSPECTED": 0, "QUALITY_LOW": 1}  # fmt: skip
+
+
+def test_queue_follows_links_and_reviews() -> None:
+    linked = [
+        _ev(1, "account_linked", "f", banned_account="x", shared_kinds="device"),
+        _ev(2, "account_linked", "f", banned_account="y", shared_kinds="payment"),
+        _ev(3, "account_linked", "h", banned_account="x", shared_kinds="device"),
+        _ev(4, "flag_raised", "h", flag="quality_low"),
+        _ev(5, "account_linked", "k", banned_account="x", shared_kinds="device"),
+    ]
+    # x's unban: f is still linked to y (cleared=0), h loses the flag, k is settled.
+    unlinked = [
+        _ev(6, "account_unlinked", "f", banned_account="x", cleared="0"),
+        _ev(7, "account_unlinked", "h", banned_account="x", cleared="1"),
+        _ev(8, "account_unlinked", "k", banned_account="x", cleared="1"),
+    ]
+    items = {i.account: i for i in queue.build(linked + unlinked)}
+    assert set(items) == {"f", "h"}
+    assert items["f"].reasons == {"LINKED_TO_BANNED"} and items["f"].linked_to == {"y": "payment"}
+    assert items["h"].reasons == {"QUALITY_LOW"} and items["h"].linked_to == {}
+    # A cleared review, a ban or an erasure settles the account.
+    for kind in ("review_cleared", "account_banned", "account_forgotten"):
+        assert queue.build([*linked[:1], _ev(9, kind, "f")]) == []
 
 
 def test_event_selection() -> None:

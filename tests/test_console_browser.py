@@ -37,7 +37,6 @@ from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 from tests.conftest import ServerFactory
 from tests.test_console import (
     ADMIN_TOKEN,
-    HAS_LIST_EVENTS,
     PASSWORD,
     REVIEWER,
     ConsoleThread,
@@ -75,6 +74,9 @@ class Scene:
     bakery_request: str
     evader: str
     banned: str
+    ring: str  # to be banned in the browser
+    ring_twin: str  # shares its device: linked by that ban
+    ring_neighbour: str  # shares only its network: listed, not flagged
 
     async def account(self, account: str) -> pb.Account:
         reply = await self.admin.GetAccount(
@@ -124,8 +126,35 @@ async def _populate(send: pb_grpc.SendGateStub, admin: pb_grpc.SendGateAdminStub
         await send.CheckRegistration(
             pb.CheckRegistrationRequest(account=account, identifiers=identifiers)
         )
+    ring, twin, neighbour = await _ring(send)
     await _history(send, admin)
-    return Scene("", send, admin, bakery, ids[bakery], evader, banned)
+    return Scene("", send, admin, bakery, ids[bakery], evader, banned, ring, twin, neighbour)
+
+
+async def _ring(send: pb_grpc.SendGateStub) -> tuple[str, str, str]:
+    """A loan scam run from one phone: its support account shares the device, a café
+    customer only the network. Nobody is banned yet: the reviewer bans the ring."""
+    ring, twin, neighbour = _name("quick-loans"), _name("ql-support"), _name("cafe-guest")
+    for account, identifiers in (
+        (ring, ["device:a41f9b", "payment:card-7731", "network:198.51.100.0/24"]),
+        (twin, ["device:a41f9b", "network:198.51.100.0/24"]),
+        (neighbour, ["network:198.51.100.0/24"]),
+    ):
+        await send.CheckRegistration(
+            pb.CheckRegistrationRequest(account=account, identifiers=identifiers)
+        )
+    for account, count in ((ring, 50), (twin, 31)):
+        for i in range(count):
+            await send.CanSend(
+                pb.CanSendRequest(sender=account, recipient=f"{account}-r{i}", message_id=f"m{i}")
+            )
+    await send.RequestException(
+        pb.RequestExceptionRequest(
+            account=twin, reason=pb.TALKING_TO_CUSTOMERS_OR_EMPLOYEES,
+            note="Support desk answering our loan customers",
+        )
+    )  # fmt: skip
+    return ring, twin, neighbour
 
 
 async def _history(send: pb_grpc.SendGateStub, admin: pb_grpc.SendGateAdminStub) -> None:
@@ -247,6 +276,14 @@ def _sign_in(driver: WebDriver, url: str) -> None:
     _wait(driver, "h1", "Review queue")
 
 
+def _sign_in_if_asked(driver: WebDriver, url: str) -> None:
+    """Tests share the browser: sign in unless an earlier test did."""
+    driver.get(url + "/")
+    _wait(driver, "h1")
+    if driver.find_elements(By.CSS_SELECTOR, "form[action='/login']"):
+        _sign_in(driver, url)
+
+
 def _approve(driver: WebDriver, s: Scene) -> str:
     row = driver.find_element(By.CSS_SELECTOR, f"tr[data-request='{s.bakery_request}']")
     allowance = row.find_element(By.NAME, "allowance")
@@ -277,20 +314,17 @@ def _ban(driver: WebDriver, s: Scene) -> str:
     return str(_wait(driver, ".banner.danger").text)
 
 
-async def test_reviewer_in_a_browser(scene: Scene, browser: WebDriver, shots: Path) -> None:
+async def test_reviewer_in_a_browser(scene: Scene, browser: WebDriver) -> None:
     await off_loop(_sign_in, browser, scene.url)
     queue_text = await off_loop(lambda: browser.find_element(By.TAG_NAME, "main").text)
     assert scene.bakery in queue_text and "Summer market" in queue_text
-    if HAS_LIST_EVENTS:
-        assert scene.evader in queue_text  # REVIEW at registration, flagged ban evasion
-    await off_loop(_screenshot, browser, shots / "console-queue.png")
+    assert scene.evader in queue_text  # REVIEW at registration, flagged ban evasion
 
     # Approve the bakery's request: its limit rises from 50 to 150.
     assert (await scene.account(scene.bakery)).usage.limit == 50
     limit = await off_loop(_approve, browser, scene)
     assert limit == "150"
     assert (await scene.account(scene.bakery)).usage.limit == 150
-    await off_loop(_screenshot, browser, shots / "console-account.png")
 
     # Ban the evader from its account page.
     banner = await off_loop(_ban, browser, scene)
@@ -299,11 +333,75 @@ async def test_reviewer_in_a_browser(scene: Scene, browser: WebDriver, shots: Pa
     assert got.banned and got.ban_reason == "same network as a banned promo sender"
 
 
+def _ban_the_ring(driver: WebDriver, s: Scene) -> str:
+    """Ban the ring from its page; its linked accounts table then shows the twin flagged."""
+    _open_account(driver, s.ring)
+    _wait(driver, f"#links tr[data-account='{s.ring_twin}']", "strong")
+    driver.find_element(By.NAME, "reason").send_keys("loan scam, 12 spam reports")
+    driver.find_element(By.ID, "ban").click()
+    _wait(driver, ".flash.ok", f"Banned {s.ring}.")
+    return str(_wait(driver, f"#links tr[data-account='{s.ring_twin}']", "linked to banned").text)
+
+
+def _follow_to_twin(driver: WebDriver, s: Scene) -> tuple[str, str]:
+    """From the banned ring's page to its twin's, through the link in the table."""
+    driver.find_element(By.CSS_SELECTOR, f"#links tr[data-account='{s.ring_twin}'] a.acct").click()
+    _wait(driver, "h1", s.ring_twin)
+    banner = _wait(driver, "#linked-to-banned", s.ring).text
+    heading = driver.find_element(By.CSS_SELECTOR, ".heading").text
+    return str(banner), str(heading)
+
+
+def _back_to_ring(driver: WebDriver, s: Scene) -> str:
+    driver.find_element(By.CSS_SELECTOR, "#linked-to-banned a.acct").click()
+    _wait(driver, "h1", s.ring)
+    return str(_wait(driver, ".banner.danger").text)
+
+
+def _queue_row(driver: WebDriver, account: str) -> str:
+    driver.find_element(By.LINK_TEXT, "Queue").click()
+    _wait(driver, "h1", "Review queue")
+    return str(_wait(driver, "#flagged tbody tr", account).text)
+
+
+def _clear_review(driver: WebDriver, s: Scene) -> None:
+    _open_account(driver, s.ring_twin)
+    driver.find_element(By.ID, "clear-review").click()
+    _wait(driver, ".flash.ok", f"Cleared the review of {s.ring_twin}.")
+
+
+async def test_a_ban_reaches_the_linked_account(
+    scene: Scene, browser: WebDriver, shots: Path
+) -> None:
+    await off_loop(_sign_in_if_asked, browser, scene.url)
+    before = await scene.account(scene.ring_twin)
+    assert pb.LINKED_TO_BANNED not in before.usage.flags and not before.under_review
+
+    row = await off_loop(_ban_the_ring, browser, scene)
+    assert "device" in row and "flagged by this account's ban" in row
+    banner, heading = await off_loop(_follow_to_twin, browser, scene)
+    assert "Linked to a banned account" in banner and "device" in banner
+    assert "linked to banned" in heading.lower() and "in review" in heading.lower()
+    twin = await scene.account(scene.ring_twin)
+    assert list(twin.linked_to_banned) == [scene.ring] and twin.under_review
+    assert pb.LINKED_TO_BANNED in twin.usage.flags
+    links = await off_loop(lambda: browser.find_element(By.ID, "links").text)
+    assert scene.ring in links and scene.ring_neighbour in links and "weak" in links
+    assert "a41f9b" not in await off_loop(lambda: browser.page_source)  # kinds, never values
+    await off_loop(_screenshot, browser, shots / "console-account.png")
+
+    assert "loan scam" in await off_loop(_back_to_ring, browser, scene)
+    queued = await off_loop(_queue_row, browser, scene.ring_twin)
+    assert "linked to banned" in queued and f"via {scene.ring}" in queued
+    await off_loop(_screenshot, browser, shots / "console-queue.png")
+
+    await off_loop(_clear_review, browser, scene)
+    assert not (await scene.account(scene.ring_twin)).under_review
+
+
 async def test_events_page_in_a_browser(scene: Scene, browser: WebDriver) -> None:
+    await off_loop(_sign_in_if_asked, browser, scene.url)
     await off_loop(browser.get, scene.url + "/events")
-    if not HAS_LIST_EVENTS:
-        await off_loop(_wait, browser, "main", "Not available")
-        return
     await off_loop(_wait, browser, "#events tbody tr", "account_banned")
     await off_loop(_wait, browser, "svg.chart")
     # A new event shows up without a reload: the page follows the stream.

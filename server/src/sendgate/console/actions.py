@@ -135,9 +135,30 @@ async def clear_review(request: Request) -> Response:
     form = await checked_form(request)
     account = str(form.get("account", ""))
     try:
-        await console(request).backend.clear_review(account, who)
+        cleared = await console(request).backend.clear_review(account, who)
     except BackendError as err:
         flash(request, "error", f"Review not cleared: {err}")
     else:
-        flash(request, "ok", f"Cleared the review of {account}.")
+        if cleared:
+            flash(request, "ok", f"Cleared the review of {account}.")
+        else:
+            flash(request, "ok", f"{account} was not under review: nothing to clear.")
+    return back(request, form, _account_url(account))
+
+
+async def forget(request: Request) -> Response:
+    """Erase the registration identifiers (an erasure request); a ban's stay with the ban."""
+    who = require_reviewer(request)
+    form = await checked_form(request)
+    account = str(form.get("account", ""))
+    if form.get("confirm") != "yes":
+        flash(request, "error", "Not forgotten: tick the box to confirm the erasure.")
+        return back(request, form, _account_url(account))
+    try:
+        n = await console(request).backend.forget(account, who)
+    except BackendError as err:
+        flash(request, "error", f"Not forgotten: {err}")
+    else:
+        noun = "identifier" if n == 1 else "identifiers"
+        flash(request, "ok", f"Erased {n} registration {noun} of {account}.")
     return back(request, form, _account_url(account))

@@ -126,6 +126,7 @@ def create_app(
         Route("/account/ban", actions.ban, methods=["POST"]),
         Route("/account/unban", actions.unban, methods=["POST"]),
         Route("/account/clear-review", actions.clear_review, methods=["POST"]),
+        Route("/account/forget", actions.forget, methods=["POST"]),
         Route("/healthz", _health),
         Mount("/static", StaticFiles(packages=[("sendgate.console", "static")]), name="static"),
     ]

@@ -1,9 +1,9 @@
 """The console's only door to sendgate: the sidecar's SendGateAdmin API over gRPC.
 
 Every call carries the admin token (`authorization: Bearer …`, never sent to a browser)
-and the acting reviewer's name (`x-sendgate-reviewer`). RPCs that a sidecar does not
-have yet (ListLinkedAccounts, ClearReview before issue 13) raise NotAvailable, so the
-pages can say so instead of failing.
+and the acting reviewer's name (`x-sendgate-reviewer`). An RPC the sidecar answers
+UNIMPLEMENTED (an older sidecar than this console) raises NotAvailable, so the pages
+can say so instead of failing.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def _account(a: pb.Account) -> AccountInfo:
         registered_at=a.registered_at, usage=_usage(a.usage), banned=a.banned,
         ban_reason=a.ban_reason, exceptions=tuple(_exception(x) for x in a.exceptions),
         bulk_score=a.bulk_score, features=tuple(sorted(a.features.items())),
-        tier_index=a.tier_index,
+        tier_index=a.tier_index, under_review=a.under_review,
+        review_daily_limit=a.review_daily_limit, linked_to_banned=tuple(a.linked_to_banned),
     )  # fmt: skip
 
 
@@ -122,16 +123,10 @@ class AdminBackend:
     async def close(self) -> None:
         await self._channel.close()
 
-    def supports(self, rpc: str) -> bool:
-        """Whether this console's stubs know the RPC (the sidecar may still lack it)."""
-        return hasattr(self._stub, rpc)
-
     async def _call(
         self, rpc: str, request: Any, reviewer: str, extra: Sequence[tuple[str, str]] = ()
     ) -> Any:
-        method = getattr(self._stub, rpc, None)
-        if method is None:
-            raise NotAvailable(f"this sidecar API has no {rpc}", "UNIMPLEMENTED")
+        method = getattr(self._stub, rpc)
         metadata = [(REVIEWER_METADATA, reviewer), *extra]
         if self._token:
             metadata.append(("authorization", f"Bearer {self._token}"))
@@ -178,21 +173,25 @@ class AdminBackend:
     async def unban(self, account: str, reviewer: str) -> None:
         await self._call("UnbanAccount", pb.UnbanAccountRequest(account=account), reviewer)
 
-    async def clear_review(self, account: str, reviewer: str) -> None:
-        request_type = getattr(pb, "ClearReviewRequest", None)
-        if request_type is None:
-            raise NotAvailable("the sidecar does not offer ClearReview yet", "UNIMPLEMENTED")
-        await self._call("ClearReview", request_type(account=account), reviewer)
+    async def clear_review(self, account: str, reviewer: str) -> bool:
+        """Whether the account was under review (and no longer is)."""
+        request = pb.ClearReviewRequest(account=account)
+        reply: pb.ClearReviewResponse = await self._call("ClearReview", request, reviewer)
+        return reply.cleared
+
+    async def forget(self, account: str, reviewer: str) -> int:
+        """Erase the account's registration identifiers; how many were erased."""
+        request = pb.ForgetAccountRequest(account=account)
+        reply: pb.ForgetAccountResponse = await self._call("ForgetAccount", request, reviewer)
+        return reply.forgotten
 
     async def linked(self, account: str, reviewer: str) -> list[LinkInfo]:
-        request_type = getattr(pb, "ListLinkedAccountsRequest", None)
-        if request_type is None:
-            raise NotAvailable("the sidecar does not list linked accounts yet", "UNIMPLEMENTED")
-        reply = await self._call("ListLinkedAccounts", request_type(account=account), reviewer)
-        return [
-            LinkInfo(x.account, tuple(x.shared_kinds), bool(x.strong), bool(x.banned))
-            for x in reply.links
-        ]
+        """Accounts sharing identifiers with `account`: their kinds only, never values."""
+        request = pb.ListLinkedAccountsRequest(account=account)
+        reply: pb.ListLinkedAccountsResponse = await self._call(
+            "ListLinkedAccounts", request, reviewer
+        )
+        return [LinkInfo(x.account, tuple(x.shared_kinds), x.strong, x.banned) for x in reply.links]
 
     async def events(
         self, after_id: str, limit: int, kinds: Sequence[str], reviewer: str

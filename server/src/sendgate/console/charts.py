@@ -23,9 +23,10 @@ class Series:
 SERIES = (
     Series("monthly_unreplied", "Monthly limit hit", "#e8a33d"),
     Series("username", "Username limit hit", "#c77d1a"),
-    Series("business_tier", "Tier limit reached", "#8e6bbf"),
+    Series("business_tier", "Tier limit reached", "#5b8bd9"),
     Series("flag_raised", "Flag raised", "#d9534f"),
     Series("ban_evasion", "Ban evasion", "#a4262c"),
+    Series("account_linked", "Linked to a banned account", "#7a3fb0"),
     Series("account_banned", "Banned", "#3b3f45"),
 )
 _BY_KEY = {s.key: s for s in SERIES}

@@ -47,6 +47,11 @@ class AccountInfo:
     bulk_score: float
     features: tuple[tuple[str, float], ...]
     tier_index: int
+    # Held to review_daily_limit new conversations a day until a reviewer clears it.
+    under_review: bool
+    review_daily_limit: int
+    # The banned accounts this one is linked to (the causes of LINKED_TO_BANNED).
+    linked_to_banned: tuple[str, ...]
 
 
 @dataclass(frozen=True)

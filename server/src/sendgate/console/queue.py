@@ -2,7 +2,8 @@
 
 An account enters the queue when an event says a reviewer should look (a `REVIEW`
 answer at registration, a raised flag the queue watches, a link to a banned account)
-and leaves it when an event settles that (a ban, a cleared review, the flag cleared).
+and leaves it when an event settles that (a ban, a cleared review, the flag cleared,
+the last link lifted by the banned account's unban).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from sendgate.console.models import EventInfo
 
 # Reasons a reviewer should look, as the queue names them (Usage flag names).
-WATCHED_FLAGS = ("BAN_EVASION", "LINKED_TO_BANNED", "BULK_SUSPECTED", "QUALITY_LOW")
+LINKED = "LINKED_TO_BANNED"
+WATCHED_FLAGS = ("BAN_EVASION", LINKED, "BULK_SUSPECTED", "QUALITY_LOW")
 REVIEW = "REVIEW"
 REASONS = (REVIEW, *WATCHED_FLAGS)
 # Event kinds after which nothing is left to review.
@@ -24,6 +26,8 @@ _SETTLED = frozenset({"account_banned", "review_cleared", "account_forgotten"})
 class QueueItem:
     account: str
     reasons: set[str] = field(default_factory=set)
+    # Banned account -> the identifier kinds shared with it (from `account_linked`).
+    linked_to: dict[str, str] = field(default_factory=dict)
     last_at: int = 0
     last_id: str = ""
 
@@ -35,24 +39,37 @@ def _reason(event: EventInfo) -> str | None:
     if event.kind == "ban_evasion" and event.attributes.get("decision") == REVIEW:
         return REVIEW
     if event.kind == "account_linked":
-        return "LINKED_TO_BANNED"
+        return LINKED
     return None
 
 
-def _linked_account(event: EventInfo) -> str:
-    """issue 13's account_linked event is about the banned account; it names the linked one."""
-    for key in ("linked_account", "linked", "account_linked"):
-        if event.attributes.get(key):
-            return event.attributes[key]
-    return event.account
+def _unlinked(items: dict[str, QueueItem], e: EventInfo) -> None:
+    """The banned account's unban lifted this link; `cleared=1`: no cause is left."""
+    item = items.get(e.account)
+    if item is None:
+        return
+    item.linked_to.pop(e.attributes.get("banned_account", ""), None)
+    if e.attributes.get("cleared") == "1":
+        item.reasons.discard(LINKED)
+        item.linked_to.clear()
+    if not item.reasons:
+        del items[e.account]
 
 
 def build(events_oldest_first: Iterable[EventInfo]) -> list[QueueItem]:
-    """Accounts still to review, newest first."""
+    """Accounts still to review, newest first.
+
+    `account_linked` and `account_unlinked` are appended under the linked account (the
+    banned one is the `banned_account` attribute)."""
     items: dict[str, QueueItem] = {}
     for e in events_oldest_first:
+        if not e.account:
+            continue
         if e.kind in _SETTLED:
             items.pop(e.account, None)
+            continue
+        if e.kind == "account_unlinked":
+            _unlinked(items, e)
             continue
         if e.kind == "flag_cleared":
             item = items.get(e.account)
@@ -64,11 +81,11 @@ def build(events_oldest_first: Iterable[EventInfo]) -> list[QueueItem]:
         reason = _reason(e)
         if reason is None:
             continue
-        account = _linked_account(e) if e.kind == "account_linked" else e.account
-        if not account:
-            continue
-        item = items.setdefault(account, QueueItem(account))
+        item = items.setdefault(e.account, QueueItem(e.account))
         item.reasons.add(reason)
+        if e.kind == "account_linked" and e.attributes.get("banned_account"):
+            kinds = e.attributes.get("shared_kinds", "").replace(",", ", ")
+            item.linked_to[e.attributes["banned_account"]] = kinds
         item.last_at, item.last_id = e.at_unix_ms, e.id
     return sorted(items.values(), key=lambda i: (i.last_at, i.last_id), reverse=True)
 
