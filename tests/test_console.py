@@ -520,6 +520,40 @@ async def test_clear_review_from_the_account_page(
     assert "was not under review" in (await signed_in.get(again.headers["location"])).text
 
 
+async def test_correct_the_record_and_evaluate_the_tier(
+    console_env: Env, signed_in: httpx.AsyncClient
+) -> None:
+    account = acct("record")
+    page = await signed_in.get("/account", params={"id": account})
+    assert 'id="record-form"' in page.text and 'id="tier-form"' not in page.text
+    form = {
+        "csrf": csrf_of(page.text), "account": account, "kind": "BUSINESS",
+        "business_verified": "yes", "registered": "2025-01-31",
+    }  # fmt: skip
+    assert (await signed_in.post("/account/record", data={**form, "csrf": ""})).status_code == 403
+    reply = await signed_in.post("/account/record", data=form)
+    assert reply.status_code == 303 and reply.headers["location"] == f"/account?id={account}"
+    after = await signed_in.get(reply.headers["location"])
+    assert f"Saved the record of {account}." in after.text
+    got = await console_env.account(account)
+    assert got.kind == pb.BUSINESS and got.business_verified and not got.identity_verified
+    assert got.registered_at == 1738281600000  # 2025-01-31 00:00 UTC
+    # An empty date keeps the one stored; an unreadable one changes nothing and says why.
+    again = await signed_in.post("/account/record", data={**form, "registered": ""})
+    assert (await console_env.account(account)).registered_at == 1738281600000
+    bad = await signed_in.post("/account/record", data={**form, "registered": "last spring"})
+    assert "Record not saved" in (await signed_in.get(bad.headers["location"])).text
+    assert again.status_code == 303
+    # A business gets the tier form; evaluating says where it stands and why.
+    page = await signed_in.get("/account", params={"id": account})
+    assert 'id="tier-form"' in page.text
+    tier = await signed_in.post(
+        "/account/evaluate-tier", data={"csrf": csrf_of(page.text), "account": account}
+    )
+    shown = (await signed_in.get(tier.headers["location"])).text
+    assert "Stays at tier 1 (250 users / 24 h)" in shown
+
+
 async def test_unban_in_the_console_lifts_the_link(
     console_env: Env, signed_in: httpx.AsyncClient
 ) -> None:

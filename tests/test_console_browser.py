@@ -25,7 +25,7 @@ import grpc
 import pytest
 import pytest_asyncio
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -242,8 +242,11 @@ def _wait(driver: WebDriver, css: str, text: str = "") -> Any:
                 return el
         return False
 
+    # The page may be replaced between finding an element and reading it (a navigation
+    # in flight): such an element is stale, and the next poll looks again.
+    wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
     try:
-        return WebDriverWait(driver, WAIT_S).until(found)
+        return wait.until(found)
     except TimeoutException:
         raise AssertionError(f"no {css!r} with {text!r} on {driver.current_url}") from None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sendgate import cli_format as fmt
 from sendgate.client import Account, AdminClient, LimitException, SendGateClient
-from sendgate.console.timefmt import parse_expiry, show
+from sendgate.console.timefmt import parse_expiry, parse_past, show
 
 
 def add_commands(sub: Any, add_connection: Any) -> None:
@@ -106,14 +106,6 @@ def _linked_lines(admin: AdminClient, account: str) -> list[str]:
     ]
 
 
-def _registered(text: str | None, now_ms: int) -> int:
-    if not text:
-        return 0
-    if text[-1:] in "mhdw" and text[:-1].isdigit():  # a duration ago
-        return 2 * now_ms - parse_expiry(text, now_ms)
-    return parse_expiry(text, now_ms)
-
-
 def run(ns: argparse.Namespace, connect: dict[str, Any]) -> None:
     """One admin operation; prints its answer. ClientError goes to the caller."""
     cmd = ns.admin_command
@@ -178,6 +170,6 @@ def run(ns: argparse.Namespace, connect: dict[str, Any]) -> None:
             a = admin.upsert_account(
                 ns.account, ns.kind, business_verified=ns.business_verified,
                 identity_verified=ns.identity_verified,
-                registered_at=_registered(ns.registered, now_ms),
+                registered_at=parse_past(ns.registered or "", now_ms),
             )  # fmt: skip
             print(_json(a) if ns.json else "\n".join(account_lines(a)))

@@ -162,3 +162,41 @@ async def forget(request: Request) -> Response:
         noun = "identifier" if n == 1 else "identifiers"
         flash(request, "ok", f"Erased {n} registration {noun} of {account}.")
     return back(request, form, _account_url(account))
+
+
+async def record(request: Request) -> Response:
+    """Correct the account record: kind, verifications, registration date (UpsertAccount)."""
+    who = require_reviewer(request)
+    form = await checked_form(request)
+    account = str(form.get("account", ""))
+    kind = str(form.get("kind", ""))
+    try:
+        if kind not in ("PERSONAL", "BUSINESS"):
+            raise ValueError("choose personal or business")
+        registered_at = timefmt.parse_past(str(form.get("registered", "")), now_ms())
+        await console(request).backend.upsert(
+            account, kind, form.get("business_verified") == "yes",
+            form.get("identity_verified") == "yes", registered_at, who,
+        )  # fmt: skip
+    except (ValueError, BackendError) as err:
+        flash(request, "error", f"Record not saved: {err}")
+    else:
+        flash(request, "ok", f"Saved the record of {account}.")
+    return back(request, form, _account_url(account))
+
+
+async def evaluate_tier(request: Request) -> Response:
+    """Re-evaluate a business's tier now and say why it moved or stayed (EvaluateTier)."""
+    who = require_reviewer(request)
+    form = await checked_form(request)
+    account = str(form.get("account", ""))
+    try:
+        tier = await console(request).backend.evaluate_tier(account, who)
+    except BackendError as err:
+        flash(request, "error", f"Tier not evaluated: {err}")
+    else:
+        limit = f"{tier.tier_limit} users / 24 h" if tier.tier_limit else "unlimited"
+        verb = "Moved to" if tier.changed else "Stays at"
+        why = f": {'; '.join(tier.reasons)}" if tier.reasons else ""
+        flash(request, "ok", f"{verb} tier {tier.tier_index + 1} ({limit}){why}.")
+    return back(request, form, _account_url(account))

@@ -127,6 +127,8 @@ def create_app(
         Route("/account/unban", actions.unban, methods=["POST"]),
         Route("/account/clear-review", actions.clear_review, methods=["POST"]),
         Route("/account/forget", actions.forget, methods=["POST"]),
+        Route("/account/record", actions.record, methods=["POST"]),
+        Route("/account/evaluate-tier", actions.evaluate_tier, methods=["POST"]),
         Route("/healthz", _health),
         Mount("/static", StaticFiles(packages=[("sendgate.console", "static")]), name="static"),
     ]

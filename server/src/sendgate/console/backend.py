@@ -15,7 +15,14 @@ from urllib.parse import quote
 
 import grpc
 
-from sendgate.console.models import AccountInfo, EventInfo, ExceptionInfo, LinkInfo, UsageInfo
+from sendgate.console.models import (
+    AccountInfo,
+    EventInfo,
+    ExceptionInfo,
+    LinkInfo,
+    TierInfo,
+    UsageInfo,
+)
 from sendgate.console.settings import ConsoleSettings
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
@@ -163,6 +170,24 @@ class AdminBackend:
             extra.append((NOTE_METADATA, quote(note, safe="")))
         reply = await self._call("ReviewException", request, reviewer, extra)
         return _exception(reply.exception)
+
+    async def upsert(
+        self, account: str, kind: str, business_verified: bool, identity_verified: bool,
+        registered_at: int, reviewer: str,
+    ) -> AccountInfo:  # fmt: skip
+        """Create or correct the account record; registered_at 0 keeps the one stored."""
+        request = pb.UpsertAccountRequest(
+            account=account, kind=pb.AccountKind.Value(kind),
+            business_verified=business_verified, identity_verified=identity_verified,
+            registered_at=registered_at,
+        )  # fmt: skip
+        reply: pb.UpsertAccountResponse = await self._call("UpsertAccount", request, reviewer)
+        return _account(reply.account)
+
+    async def evaluate_tier(self, account: str, reviewer: str) -> TierInfo:
+        request = pb.EvaluateTierRequest(account=account)
+        reply: pb.EvaluateTierResponse = await self._call("EvaluateTier", request, reviewer)
+        return TierInfo(reply.tier_index, reply.tier_limit, reply.changed, tuple(reply.reasons))
 
     async def ban(
         self, account: str, reason: str, identifiers: Sequence[str], reviewer: str

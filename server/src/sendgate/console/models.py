@@ -55,6 +55,16 @@ class AccountInfo:
 
 
 @dataclass(frozen=True)
+class TierInfo:
+    """EvaluateTier's answer: the tier now and why it moved or stayed."""
+
+    tier_index: int
+    tier_limit: int
+    changed: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LinkInfo:
     account: str
     shared_kinds: tuple[str, ...]

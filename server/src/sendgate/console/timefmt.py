@@ -24,6 +24,16 @@ def parse_expiry(text: str, now_ms: int) -> int:
     return int(when.timestamp() * 1000)
 
 
+def parse_past(text: str, now_ms: int) -> int:
+    """A moment in the past: `3d` (ago) or an ISO date/time; empty = 0 (not given)."""
+    text = text.strip()
+    if not text:
+        return 0
+    if _DURATION.fullmatch(text.lower()):
+        return 2 * now_ms - parse_expiry(text, now_ms)
+    return parse_expiry(text, now_ms)
+
+
 def show(ms: int) -> str:
     """`2026-03-10 12:00 UTC`, or an em dash for 0 (not set)."""
     if not ms:
