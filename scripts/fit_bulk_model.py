@@ -106,7 +106,7 @@ def pick_threshold(samples: list[Sample], logits: list[float], margin: float) ->
     """The lowest logit threshold meeting the honest target in every class, plus margin."""
     honest = sorted({z for s, z in zip(samples, logits, strict=True) if not s.bad}, reverse=True)
     chosen = (honest[0] + 1e-6) if honest else 0.0
-    for z in honest[:2000]:  # bounded: from the top down, until a class goes over
+    for z in honest[:500]:  # bounded: from the top down, until a class goes over
         est = estimate(samples, logits, z)
         if any(est.get(c, 0.0) > TARGET_HONEST for c in HONEST):
             break
