@@ -86,7 +86,7 @@ async def test_blaster_is_flagged_once_and_denied(deny: Api) -> None:
     assert got.bulk_score >= 0.8
     assert set(got.features) == {
         "new_recipients_per_minute", "new_recipients_per_hour", "unreplied_share",
-        "early_burst", "negative_feedback", "regularity",
+        "early_burst", "negative_feedback", "regularity", "takeover",
     }  # fmt: skip
     assert got.features["unreplied_share"] == pytest.approx(1.0)
     assert list(got.usage.flags) == [pb.BULK_SUSPECTED]

@@ -134,6 +134,9 @@ class BulkSettings(_Section):
     weight_early_burst: float = 2.0
     weight_negative_feedback: float = 0.7
     weight_regularity: float = 4.0
+    # Today's new recipients over max(the account's own daily baseline, takeover_floor):
+    # a hijacked old account with a long honest history stands out against its past.
+    weight_takeover: float = 0.5
     throttle_factor: float = Field(0.1, gt=0, le=1)
     # The flag lasts this long; it is raised at most once per period (no metric storms).
     flag_period_days: int = Field(30, ge=1, le=365)
@@ -143,6 +146,11 @@ class BulkSettings(_Section):
     early_burst_hours: int = Field(24, ge=1)
     # Score only after this many messages this month (the unreplied share needs a sample).
     min_messages: int = Field(10, ge=1)
+    # The baseline of new recipients per day is an EWMA over about this many days.
+    baseline_days: int = Field(14, ge=1, le=365)
+    # The takeover feature divides by at least this many new recipients a day, so a
+    # quiet account writing to a handful of new people is not a "multiple" of nothing.
+    takeover_floor: float = Field(10.0, gt=0, le=1_000_000)
 
 
 class BanEvasionSettings(_Section):

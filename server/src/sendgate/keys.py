@@ -16,7 +16,8 @@ Suffixes under an account's base (written by the Lua scripts):
     hq         hash: daily conversations opened at HIGH quality (30 days)
     u:<day>    HyperLogLog: users a business reached that day (8 days)
     fb:<day>   set: who reported the account that day (one report per reporter per day)
-    bf         string: bulk-detection features and score, packed (30 days)
+    bf         string: bulk-detection features and score, packed, frozen at 72 B (30 days)
+    bx         string: the features added since, versioned, appended only (30 days)
     ids        set: keyed hashes of a banned account's identifiers
     rid        hash: keyed hash of each registration identifier -> registration ms
                (ban_evasion.registration_retention_days; erased by ForgetAccount)

@@ -111,6 +111,7 @@ def policy(s: Settings) -> dict[str, object]:
                 k.weight_early_burst,
                 k.weight_negative_feedback,
                 k.weight_regularity,
+                k.weight_takeover,
             )
         )
         + "}",
@@ -119,6 +120,9 @@ def policy(s: Settings) -> dict[str, object]:
         "burst": k.burst_new_per_hour,
         "early_ms": k.early_burst_hours * HOUR_MS,
         "min_messages": k.min_messages,
+        # EWMA weight of a finished day: 2 / (N + 1), the usual span-N smoothing.
+        "baseline_alpha": f"2 / {k.baseline_days + 1}",
+        "takeover_floor": f"{round(k.takeover_floor * 1000)} / 1000",
         "reg_ms": ev.registration_retention_days * DAY_MS,
         "review_limit": ev.review_daily_limit,
         "linked_action": _LINKED_ACTIONS[ev.linked_action],

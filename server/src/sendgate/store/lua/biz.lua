@@ -211,41 +211,141 @@ local function flat_events(events)
 end
 
 -- ------------------------------------------------------------------ bulk detection
--- Features (30 days) in one string `bf`, packed with struct (F_FMT, F_FIELDS order):
--- mb/mn new recipients in minute bucket mb, hb/hn in hour bucket hb, ls last send,
--- im/iv EWMA mean and variance of send intervals, in their count, fb first burst time,
--- neg unique reports (7 days), sc score, bs flagged at. One GET and one SET with its TTL
--- instead of a 12-field HMGET (each float parsed from text) and an HSET plus PEXPIRE.
+-- Features (30 days) in two strings, one GET of both (MGET) and one SET each with its TTL.
+--
+-- The storage rule, for rolling updates (libraries of several versions call on one
+-- account at once):
+-- * `bf` is frozen: exactly F_SIZE (72) bytes in F_FMT, F_FIELDS order, forever. Every
+--   library since issue 11 resets a `bf` of any other length, so nothing is ever added
+--   to it and its fields keep their meaning: mb/mn new recipients in clock-minute bucket
+--   mb, hb/hn in clock-hour bucket hb, ls last send, im/iv EWMA mean and variance of send
+--   intervals, in their count, fb first burst time, neg unique reports (7 days), sc
+--   score, bs flagged at.
+-- * New fields live in `bx`: a version byte, then fields at fixed offsets. A version
+--   only appends fields after the last one (X_FMT grows at its end, never reorders); a
+--   library reads the prefix it knows, takes missing fields (an older writer) as
+--   defaults, and writes back every byte past its own prefix unchanged, so a newer
+--   library's fields survive an older one. Libraries before `bx` never touch it; what
+--   they decide meanwhile is missing from bx's counters (a rollout's minutes), never
+--   corrupting them: each bx counter names the bucket it belongs to and is checked
+--   against bf's before use.
 local F_FMT = '<i4I4i4I4dddI4dI4dd'
 local F_FIELDS = {'mb', 'mn', 'hb', 'hn', 'ls', 'im', 'iv', 'in', 'fb', 'neg', 'sc', 'bs'}
 local F_SIZE = 72
 local F_TTL = '' .. 30 * DAY_MS
+-- bx version 1: pmb/pm the previous minute bucket's new recipients, phb/ph the previous
+-- hour's (sliding windows: two adjacent buckets weighted), db/dn new recipients on day
+-- db (attempts), cn new conversations opened on day db (the ramp), bl EWMA baseline of
+-- new recipients per day, bd days folded into it, then the ring: the times (s) of the
+-- last RING new recipients, oldest first, 0 = empty (exact windows for small counts).
+local RING = 32
+local X_VERSION = 1
+local X_FMT = '<Bi4I4i4I4i4I4I4dI4'
+local X_HEAD = 41
+local X_SIZE = X_HEAD + 4 * RING
 local FEATURE_NAMES = {'new_recipients_per_minute', 'new_recipients_per_hour',
-                       'unreplied_share', 'early_burst', 'negative_feedback', 'regularity'}
+                       'unreplied_share', 'early_burst', 'negative_feedback', 'regularity',
+                       'takeover'}
+local NFEATURES = #FEATURE_NAMES
 
 local function read_features(base)
-  local s = redis.call('GET', base .. 'bf')
+  local v = redis.call('MGET', base .. 'bf', base .. 'bx')
+  local s, x = v[1], v[2]
+  local f
   if not s or #s ~= F_SIZE then
-    return {mb = 0, mn = 0, hb = 0, hn = 0, ls = 0, im = 0, iv = 0, ['in'] = 0, fb = 0,
-            neg = 0, sc = 0, bs = 0}
+    f = {mb = 0, mn = 0, hb = 0, hn = 0, ls = 0, im = 0, iv = 0, ['in'] = 0, fb = 0,
+         neg = 0, sc = 0, bs = 0}
+  else
+    local mb, mn, hb, hn, ls, im, iv, n, fb, neg, sc, bs = struct.unpack(F_FMT, s)
+    f = {mb = mb, mn = mn, hb = hb, hn = hn, ls = ls, im = im, iv = iv, ['in'] = n,
+         fb = fb, neg = neg, sc = sc, bs = bs}
   end
-  local mb, mn, hb, hn, ls, im, iv, n, fb, neg, sc, bs = struct.unpack(F_FMT, s)
-  return {mb = mb, mn = mn, hb = hb, hn = hn, ls = ls, im = im, iv = iv, ['in'] = n,
-          fb = fb, neg = neg, sc = sc, bs = bs}
+  if x and #x >= X_SIZE and string.byte(x, 1) >= X_VERSION then
+    local _
+    _, f.pmb, f.pm, f.phb, f.ph, f.db, f.dn, f.cn, f.bl, f.bd = struct.unpack(X_FMT, x)
+    f.ring = string.sub(x, X_HEAD + 1, X_SIZE)
+    f.tail = string.sub(x, X_SIZE + 1)  -- a newer version's fields: kept as they are
+    f.xv = string.byte(x, 1)
+  else
+    f.pmb, f.pm, f.phb, f.ph, f.db, f.dn, f.cn, f.bl, f.bd = 0, 0, 0, 0, 0, 0, 0, 0, 0
+    f.ring, f.tail, f.xv = string.rep('\0', 4 * RING), '', X_VERSION
+  end
+  return f
 end
 
 local function bulk_active(f, now, cfg)
   return f.bs > 0 and now - f.bs < cfg.bulk_period_ms
 end
 
--- One message attempt: new-recipient rates, first burst, send-interval regularity.
+-- New recipients in the `width` ms before `now`: exact from the ring while it holds
+-- them all, else the two adjacent buckets of width `width` weighted by the share of
+-- the previous one still inside the window (the rate limiters' sliding window). `cur`
+-- counts bucket `b`, `prev` bucket `pb` (bf's counters, which every library keeps).
+local function window_count(f, now, width, b, cur, pb, prev)
+  local bucket = math.floor(now / width)
+  local cutoff, start = (now - width) / 1000, bucket * width / 1000
+  local n, nb, full = 0, 0, true
+  for j = RING, 1, -1 do  -- bounded: RING turns; newest last
+    local t = struct.unpack('<I4', f.ring, 4 * j - 3)
+    if t == 0 or t <= cutoff then full = false; break end
+    n = n + 1
+    if t >= start then nb = nb + 1 end
+  end
+  local c, p = 0, 0
+  if b == bucket then
+    c = cur
+    if pb == bucket - 1 then p = prev end
+  elseif b == bucket - 1 then
+    p = cur
+  end
+  -- The ring saw every new recipient of this bucket (no older library or lost bx
+  -- missed one) and did not overflow: the exact count.
+  if not full and nb >= c then return n end
+  return math.max(n, math.floor(c + p * (1 - (now - bucket * width) / width)))
+end
+
+local function per_minute(f, now)
+  return window_count(f, now, 60000, f.mb, f.mn, f.pmb, f.pm)
+end
+
+local function per_hour(f, now)
+  return window_count(f, now, HOUR_MS, f.hb, f.hn, f.phb, f.ph)
+end
+
+-- Days since the baseline's day: fold the finished day into the EWMA, and each silent
+-- day after it as a zero (a baseline forgets an account that stopped).
+local function roll_day(f, day, cfg)
+  if f.db == day then return end
+  if f.db > 0 and day > f.db then
+    local a = cfg.baseline_alpha
+    f.bl = f.bl + a * (f.dn - f.bl)
+    local gap = math.min(day - f.db - 1, 400)
+    if gap > 0 then f.bl = f.bl * (1 - a) ^ gap end
+    f.bd = f.bd + day - f.db
+  elseif f.db > 0 then
+    return  -- an earlier client time: count it in the day held
+  end
+  f.db, f.dn, f.cn = day, 0, 0
+end
+
+-- One message attempt: new-recipient rates, first burst, send-interval regularity,
+-- the day's count for the baseline.
 local function update_features(f, now, new_recipient, cfg)
   local minute, hour = math.floor(now / 60000), math.floor(now / HOUR_MS)
-  if f.mb ~= minute then f.mb, f.mn = minute, 0 end
-  if f.hb ~= hour then f.hb, f.hn = hour, 0 end
+  if f.mb ~= minute then
+    -- The count of the bucket ending now becomes the previous one (bf's, whoever wrote it).
+    f.pmb, f.pm = f.mb, f.mn
+    f.mb, f.mn = minute, 0
+  end
+  if f.hb ~= hour then
+    f.phb, f.ph = f.hb, f.hn
+    f.hb, f.hn = hour, 0
+  end
+  roll_day(f, math.floor(now / DAY_MS), cfg)
   if new_recipient then
-    f.mn, f.hn = f.mn + 1, f.hn + 1
-    if f.fb == 0 and f.hn >= cfg.burst then f.fb = now end
+    f.mn, f.hn, f.dn = f.mn + 1, f.hn + 1, f.dn + 1
+    f.ring = string.sub(f.ring, 5) .. struct.pack('<I4', math.floor(now / 1000))
+    if f.fb == 0 and per_hour(f, now) >= cfg.burst then f.fb = now end
   end
   if f.ls > 0 and now >= f.ls then
     local d = now - f.ls
@@ -260,25 +360,34 @@ end
 
 -- The feature vector (see FEATURE_NAMES) and the logistic score in [0, 1].
 local function bulk_score(f, now, rec, used, total, cfg)
-  local x = {0, 0, 0, 0, 0, 0}
-  if f.mb == math.floor(now / 60000) then x[1] = f.mn end
-  if f.hb == math.floor(now / HOUR_MS) then x[2] = f.hn end
+  local x = {0, 0, 0, 0, 0, 0, 0}
+  x[1] = per_minute(f, now)
+  x[2] = per_hour(f, now)
   if total >= cfg.min_messages then x[3] = used / total end
   if f.fb > 0 and rec.ra > 0 and f.fb - rec.ra < cfg.early_ms then x[4] = 1 end
   x[5] = f.neg
   if f['in'] >= 10 and f.im > 0 then x[6] = math.max(0, 1 - math.sqrt(f.iv) / f.im) end
+  -- Today's new recipients against the account's own past (a hijack of an old account).
+  if f.db == math.floor(now / DAY_MS) then
+    x[7] = f.dn / math.max(f.bl, cfg.takeover_floor)
+  end
   local z = cfg.bias
-  for j = 1, 6 do z = z + cfg.weights[j] * x[j] end
+  for j = 1, NFEATURES do z = z + cfg.weights[j] * x[j] end
   return 1 / (1 + math.exp(-z)), x
 end
 
--- One SET of the packed features, TTL in the same command. Counts are capped to
--- their field's width (far past any threshold).
+-- One SET of each packed string, TTL in the same command. Counts are capped to their
+-- field's width (far past any threshold).
 local U32 = 4294967295
+local I32 = 2147483647
 local function save_features(base, f)
   redis.call('SET', base .. 'bf', struct.pack(F_FMT, f.mb, math.min(f.mn, U32), f.hb,
              math.min(f.hn, U32), f.ls, f.im, f.iv, math.min(f['in'], U32), f.fb,
              math.min(f.neg, U32), f.sc, f.bs), 'PX', F_TTL)
+  redis.call('SET', base .. 'bx', struct.pack(X_FMT, f.xv, math.min(f.pmb, I32),
+             math.min(f.pm, U32), math.min(f.phb, I32), math.min(f.ph, U32), f.db,
+             math.min(f.dn, U32), math.min(f.cn, U32), f.bl, math.min(f.bd, U32))
+             .. f.ring .. f.tail, 'PX', F_TTL)
 end
 
 -- Everything GetUsage/GetAccount/EvaluateTier report about an account:
@@ -308,7 +417,7 @@ local function account_view(acct, base, now, cfg, rec, month_label, resets_at, r
   if f.ls > 0 then at = f.ls end
   local score, x = bulk_score(f, at, rec, out[1], total, cfg)
   out[#out + 1] = string.format('%.6f', score)
-  out[#out + 1] = #FEATURE_NAMES
+  out[#out + 1] = NFEATURES
   for j, name in ipairs(FEATURE_NAMES) do
     out[#out + 1] = name
     out[#out + 1] = string.format('%.6f', x[j])
