@@ -7,6 +7,7 @@ import struct
 from collections.abc import AsyncIterator
 
 import grpc
+import pytest
 import pytest_asyncio
 
 from sendgate.server import SendGateServer
@@ -146,3 +147,20 @@ async def test_minute_window_slides_and_large_counts_use_weighted_buckets(flag: 
     # Two minutes later nothing is inside a minute's window.
     await flag.send(s, acct("r"), last + 120_000)
     assert (await flag.features(s, last + 120_000))["new_recipients_per_minute"] == 1
+
+
+async def test_takeover_compares_today_with_the_accounts_own_past(flag: Api) -> None:
+    s = acct("old")
+    day0 = (T0 // DAY) * DAY
+    for d in range(10):  # ten honest days: 12 new people a day
+        for i in range(12):
+            await flag.send(s, acct("r"), day0 + d * DAY + 3_600_000 + i * 600_000)
+    hijack = day0 + 10 * DAY + 3_600_000
+    for i in range(60):  # then a hijacker: 60 strangers in an hour
+        await flag.send(s, acct("r"), hijack + i * 60_000)
+    # The baseline folds each finished day into an EWMA (alpha 2 / (14 + 1)).
+    a, bl = 2 / 15, 0.0
+    for _ in range(10):
+        bl += a * (12 - bl)
+    got = await flag.features(s, hijack + 59 * 60_000)
+    assert got["takeover"] == pytest.approx(60 / max(bl, 10.0), rel=1e-4)
