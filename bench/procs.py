@@ -75,8 +75,9 @@ class ServerProcess:
                 if not self._health or _serving(channel):
                     return
                 time.sleep(0.1)
+        tail = self.log_tail()  # read before stop() closes (and deletes) the log
         self.stop()
-        raise RuntimeError(f"{self.name} not ready within {timeout_s}s: {self.log_tail()}")
+        raise RuntimeError(f"{self.name} not ready within {timeout_s}s: {tail}")
 
     def log_tail(self, chars: int = 2000) -> str:
         return Path(self._log.name).read_text(errors="replace")[-chars:]

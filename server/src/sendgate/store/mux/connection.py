@@ -1,15 +1,23 @@
 """One Redis connection shared by every call in flight (standalone node or one
 Cluster primary).
 
-Every command issued during one event-loop turn is encoded into one buffer and
-written once (the flush is scheduled with `call_soon` by the turn's first command);
-replies are parsed by `hiredis.Reader` and matched, in order, to a FIFO of waiters.
+Writes are coalesced. With no reply outstanding, every command issued during one
+event-loop turn is written at once at the end of the turn (`call_soon`), so a lone call
+waits for nothing. While replies are outstanding, new commands are held in a backlog
+and the whole backlog goes out in one write as soon as the next reply data arrives:
+Redis answers one connection's commands in order, so a held command loses nothing by
+waiting for the replies before it, and the sidecar makes one write syscall per round
+trip instead of one per call. A backlog is written at once past `MAX_BACKLOG` commands
+or `MAX_BACKLOG_BYTES`, and at the latest `HOLD_MAX_S` after it started (a reply that
+never comes: a paused Redis, a BLPOP). Nothing overtakes: one FIFO per connection.
+Replies are parsed by `hiredis.Reader` and matched, in order, to a FIFO of waiters.
 
 A waiter whose caller gave up (timeout, cancellation) keeps its place in the FIFO, so
-its late reply is read and dropped, never handed to the next caller. A connection lost
-with calls in flight fails each written call with `OutcomeUnknown` (never resent) and
-reconnects on the next call; calls still in the buffer were not sent and go out on the
-new connection. Failed connects back off: calls fail fast with `NotSent` meanwhile.
+its late reply is read and dropped, never handed to the next caller; one that gives up
+while still held is never written at all. A connection lost with calls in flight fails
+each written call with `OutcomeUnknown` (never resent); the held backlog was not sent,
+so it goes out on a new connection (opened at once), or fails with `NotSent` if that
+connect fails. Failed connects back off: calls fail fast with `NotSent` meanwhile.
 """
 
 from __future__ import annotations
@@ -29,8 +37,14 @@ __all__ = ["Arg", "MuxConnection", "backoff_delay", "encode"]
 
 Arg = str | bytes | int | float
 _NOT_READY = object()  # hiredis's "no complete reply yet" (None is a nil reply)
-# Flush before the end of the turn once this many commands wait: bounds the buffer.
-_MAX_QUEUED = 1024
+# A backlog this long (commands) or this large (bytes) is written at once: bounds the
+# memory held and the size of one write.
+MAX_BACKLOG = 1024
+MAX_BACKLOG_BYTES = 256 * 1024
+# The longest a command is held for outstanding replies (the fallback flush). Not a
+# delay in practice: the next reply flushes the backlog first. At least a millisecond:
+# uvloop's timers have millisecond resolution (a shorter one fires on the next turn).
+HOLD_MAX_S = 0.002
 
 
 def encode(args: Sequence[Arg]) -> bytes:
@@ -87,6 +101,11 @@ class _Protocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        owner = self._owner
+        if owner._queued and owner._proto is self:
+            # Replies came: write the held backlog first, so Redis works on it while
+            # these replies are handed out (FIFO: it joins the tail of `pending`).
+            owner._flush()
         reader, pending = self._reader, self.pending
         reader.feed(data)
         try:
@@ -137,7 +156,10 @@ class MuxConnection:
         self._connecting: asyncio.Task[None] | None = None
         self._buf: list[bytes] = []
         self._queued: list[_Waiter] = []
+        self._buffered = 0  # bytes in _buf
         self._flush_scheduled = False
+        self._fallback: asyncio.TimerHandle | None = None
+        self.writes = 0  # socket writes of calls so far (tests, benchmarks)
         self._failures = 0
         self._retry_at = 0.0
         self._closed = False
@@ -209,22 +231,32 @@ class MuxConnection:
             self._start_connect()
         self._buf.append(data)
         self._queued.append(waiter)
-        if self._proto is None:
+        self._buffered += len(data)
+        proto = self._proto
+        if proto is None:
             return  # flushed once connected
-        if len(self._queued) >= _MAX_QUEUED:
+        if len(self._queued) >= MAX_BACKLOG or self._buffered >= MAX_BACKLOG_BYTES:
             self._flush()
+        elif proto.pending and not self._flush_scheduled:
+            # Replies outstanding: held until the next reply arrives (data_received
+            # flushes), at the latest HOLD_MAX_S from now.
+            if self._fallback is None:
+                self._fallback = asyncio.get_running_loop().call_later(HOLD_MAX_S, self._flush)
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._fallback is not None:
+            self._fallback.cancel()
+            self._fallback = None
         proto = self._proto
         if proto is None or not self._queued:
             return
         assert proto.transport is not None
         buf, queued = self._buf, self._queued
-        self._buf, self._queued = [], []
+        self._buf, self._queued, self._buffered = [], [], 0
         # Callers that gave up before the write: their commands are never sent at all.
         keep = [i for i, w in enumerate(queued) if not _done(w)]
         if len(keep) != len(queued):
@@ -233,6 +265,7 @@ class MuxConnection:
         if queued:
             proto.transport.write(b"".join(buf))
             proto.pending.extend(queued)
+            self.writes += 1
 
     # ------------------------------------------------------------ connecting
 
@@ -291,7 +324,10 @@ class MuxConnection:
                 raise NotSent(f"{command[0]} refused: {reply.text}")
 
     def _fail_queued(self, error: MuxError) -> None:
-        queued, self._buf, self._queued = self._queued, [], []
+        queued, self._buf, self._queued, self._buffered = self._queued, [], [], 0
+        if self._fallback is not None:
+            self._fallback.cancel()
+            self._fallback = None
         for waiter in queued:
             fut = waiter.future if type(waiter) is _Group else waiter
             if not fut.done():  # type: ignore[union-attr]
