@@ -6,9 +6,11 @@ error kinds and gRPC method names, all from small fixed sets.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from sendgate.domain import LIMIT_LABELS, Event, SendDecision
+from sendgate.domain import LIMIT_LABELS, Decision, Event, Reason, SendDecision
 
 # Sub-millisecond resolution where a sidecar's latency lives, up to the slow tail.
 LATENCY_BUCKETS = (
@@ -73,23 +75,31 @@ class Metrics:
         self.grpc_msg_sent = Counter(
             "grpc_server_msg_sent_total", "Stream messages sent.", labels, registry=r
         )
-        for mode in ("fail_open", "fail_closed"):
-            self.degraded_decisions.labels(mode)
-        for label in LIMIT_LABELS.values():
-            self.limit_hits.labels(label)
+        # Labelled children looked up once: labels() takes a lock and builds a key per
+        # call, and these are counted on every decision.
+        self._degraded = {
+            m: self.degraded_decisions.labels(m) for m in ("fail_open", "fail_closed")
+        }
+        self._limit_hits = {r: self.limit_hits.labels(label) for r, label in LIMIT_LABELS.items()}
+        self._decided: dict[tuple[Decision, Reason], Any] = {}
         for flag in ("quality_low", "bulk_suspected", "ban_evasion", "linked_to_banned"):
             self.flags_raised.labels(flag)
 
     # DecisionObserver
     def decided(self, decision: SendDecision, *, recorded: bool) -> None:
-        self.decisions.labels(decision.decision.name.lower(), decision.reason.name.lower()).inc()
-        if recorded:
-            label = LIMIT_LABELS.get(decision.reason)
-            if label is not None:
-                self.limit_hits.labels(label).inc()
+        key = (decision.decision, decision.reason)
+        child = self._decided.get(key)
+        if child is None:
+            child = self._decided[key] = self.decisions.labels(
+                decision.decision.name.lower(), decision.reason.name.lower()
+            )
+        child.inc()
+        if recorded and (hit := self._limit_hits.get(decision.reason)) is not None:
+            hit.inc()
 
     def degraded(self, mode: str) -> None:
-        self.degraded_decisions.labels(mode).inc()
+        child = self._degraded.get(mode)
+        (child if child is not None else self.degraded_decisions.labels(mode)).inc()
 
     # EventObserver
     def events_dropped(self, count: int) -> None:
