@@ -241,3 +241,15 @@ async def test_lost_with_a_backlog_and_no_reconnect_held_ones_are_not_sent(
         assert int(admin.get(counter) or 0) == 20
     finally:
         await fresh.close()
+
+
+def test_c_encoder_writes_what_the_python_one_writes() -> None:
+    samples: list[tuple[Any, ...]] = [
+        ("FCALL", "send_local", 2, "sg:{a}", "sg:{b}", 0, "r", b"\x00\xff\r\n", 1, 0, "s"),
+        ("ZADD", "z", 1.5, "é", -0.0, 1e20, 1 / 3, 2**70, -3),
+        ("SET", b"k", 12, True),  # a bool: not the C encoder's, same bytes anyway
+        (),
+    ]
+    for args in samples:
+        assert mux_connection.encode(args) == mux_connection.encode_py(args), args
+    assert mux_connection.encode(["GET", "k"]) == mux_connection.encode_py(("GET", "k"))

@@ -10,8 +10,8 @@ timeout may have.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, cast
 
 from sendgate.store.mux import Arg, MuxCluster, MuxConnection, open_mux
 
@@ -49,11 +49,13 @@ class MuxCalls:
     def mux(self) -> MuxConnection | MuxCluster:
         return self._mux
 
-    async def call(self, command: Command, key: str | bytes) -> Any:
-        """Run `command` on the node of `key`; its error (a `MuxError`) is raised."""
-        if isinstance(self._mux, MuxCluster):
-            return await self._mux.call(*command, key=key)
-        return await self._mux.call(*command)
+    def call(self, command: Command, key: str | bytes) -> Awaitable[Any]:
+        """Run `command` on the node of `key`; awaiting it raises its error (a
+        `MuxError`). Standalone: the connection's future itself, no coroutine around it
+        (every decision makes this call)."""
+        if self.cluster:
+            return cast(MuxCluster, self._mux).call(*command, key=key)
+        return cast(MuxConnection, self._mux).send(*command)
 
     async def call_many(
         self, commands: Sequence[Command], keys: Sequence[str | bytes]

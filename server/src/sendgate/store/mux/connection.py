@@ -33,7 +33,7 @@ import hiredis
 from sendgate.store.mux.errors import MuxError, NotSent, OutcomeUnknown, ReplyError
 from sendgate.store.mux.options import ConnectOptions
 
-__all__ = ["Arg", "MuxConnection", "backoff_delay", "encode"]
+__all__ = ["Arg", "MuxConnection", "backoff_delay", "encode", "encode_py"]
 
 Arg = str | bytes | int | float
 _NOT_READY = object()  # hiredis's "no complete reply yet" (None is a nil reply)
@@ -47,8 +47,24 @@ MAX_BACKLOG_BYTES = 256 * 1024
 HOLD_MAX_S = 0.002
 
 
+# hiredis's C encoder (hiredis >= 2.1): a third of the time of the loop below. It takes
+# a tuple of exactly str, bytes, int and float; anything else (a bool, an IntEnum)
+# raises TypeError and goes the Python way, which writes the same bytes.
+_pack_command: Any = getattr(hiredis, "pack_command", None)
+
+
 def encode(args: Sequence[Arg]) -> bytes:
     """One command in RESP (an array of bulk strings)."""
+    if _pack_command is not None and type(args) is tuple:
+        try:
+            return cast(bytes, _pack_command(args))
+        except TypeError:
+            pass
+    return encode_py(args)
+
+
+def encode_py(args: Sequence[Arg]) -> bytes:
+    """`encode` in Python (any int or str subclass, any sequence)."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
         if isinstance(arg, bytes):
