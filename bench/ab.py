@@ -2,7 +2,10 @@
 source tree, measured in alternation (A B A B …) against the empty handler.
 
     python bench/ab.py --src A=/tmp/a/src --src B=server/src [--rounds 3] [--seconds 4]
-                       [--concurrency 1 64]
+                       [--concurrency 1 64] [--stream]
+
+With `--stream` the load is CanSendStream (bench/stream.py: `--concurrency` streams,
+each writing as fast as flow control lets it) against the empty streaming handler.
 
 A source tree is a copy of `server/src` (for example `git archive COMMIT server/src`);
 it goes first on the sidecar's PYTHONPATH, so its `sendgate` modules win over the
@@ -37,9 +40,11 @@ def _sidecar(redis_url: str, src: str) -> procs.ServerProcess:
 
 
 def _row(stats: dict[str, Any], ceiling: dict[str, Any]) -> dict[str, float]:
-    rate = float(stats.get("decisions_per_s") or stats.get("calls_per_s") or 0.0)
+    rate = float(
+        stats.get("decisions_per_s") or stats.get("calls_per_s") or stats.get("messages_per_s") or 0
+    )
     cpu = float((stats.get("cpu_us_per_decision") or {}).get("server") or 0.0)
-    c_rate = float(ceiling.get("calls_per_s") or 0.0)
+    c_rate = float(ceiling.get("calls_per_s") or ceiling.get("messages_per_s") or 0.0)
     c_cpu = float((ceiling.get("cpu_us_per_decision") or {}).get("server") or 0.0)
     return {
         "rate": rate,
@@ -65,13 +70,14 @@ def main() -> int:
         action="store_true",
         help="also the empty handler plus one Redis PING (bench/ladder_server.py)",
     )
+    ap.add_argument("--stream", action="store_true", help="CanSendStream instead of unary")
     ns = ap.parse_args()
     versions = dict(s.split("=", 1) for s in ns.src)
     rp = RedisProcess(port=free_port())
     rp.start()
     ceiling = procs.ceiling_server(free_port())
     servers = {name: _sidecar(rp.url, src) for name, src in versions.items()}
-    kinds = dict.fromkeys(servers, "unary")
+    kinds = dict.fromkeys(servers, "mix" if ns.stream else "unary")
     if ns.ladder:
         address = f"127.0.0.1:{free_port()}"
         args = [sys.executable, "-m", "bench.ladder_server", "--address", address,
@@ -88,10 +94,10 @@ def main() -> int:
         for r in range(ns.rounds):
             for c in ns.concurrency:
                 empty = _watched("ceiling", ceiling.address, c, ns.seconds, f"e{r}",
-                                 {"server": ceiling.pid})  # fmt: skip
+                                 {"server": ceiling.pid}, ns.stream)  # fmt: skip
                 for name, server in servers.items():
                     got = _watched(kinds[name], server.address, c, ns.seconds, f"{name}{r}c{c}-",
-                                   {"server": server.pid})  # fmt: skip
+                                   {"server": server.pid}, ns.stream)  # fmt: skip
                     results[name][c].append(_row(got, empty))
                     print(f"[{os.getloadavg()[0]:.2f}] round {r} c={c} {name}: "
                           + json.dumps({k: round(v, 3) for k, v in results[name][c][-1].items()}),
@@ -108,10 +114,19 @@ def main() -> int:
 
 
 def _watched(
-    kind: str, target: str, c: int, seconds: float, tag: str, watch: dict[str, int | None]
+    kind: str,
+    target: str,
+    c: int,
+    seconds: float,
+    tag: str,
+    watch: dict[str, int | None],
+    stream: bool = False,
 ) -> dict[str, Any]:
     spec = {"kind": kind, "target": target, "concurrency": c, "seconds": seconds,
             "warmup_s": 0.5, "max_calls": 2_000_000, "tag": tag, "watch": watch}  # fmt: skip
+    if stream:
+        spec["streams"] = c
+        return procs.run_client("bench.stream", spec, timeout_s=seconds + 60)
     return procs.run_client("bench.loadgen", spec, timeout_s=seconds + 60)
 
 

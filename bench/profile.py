@@ -31,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import procs
 from sendgate.embedded_redis import RedisProcess, free_port
 
+# The venv's py-spy when the venv is not on PATH (python -m of a venv's interpreter).
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+
 # (layer, substrings of a frame's "function (file)" text), first match wins.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rpc_wrap", ("sendgate/rpc_wrap.py",)),
@@ -125,7 +128,7 @@ def summarise(collapsed: str, top: int) -> dict[str, Any]:
 
 
 def record(pid: int, seconds: float, out: Path, native: bool) -> str:
-    args = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)),
+    args = [PY_SPY, "record", "--pid", str(pid), "--duration", str(int(seconds)),
             "--format", "raw", "--function", "--full-filenames", "--threads",
             "--output", str(out), "--rate", "200"]  # fmt: skip
     if native:
@@ -146,7 +149,7 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--out", default="/tmp/sendgate-profile")
     ns = ap.parse_args()
-    if shutil.which("py-spy") is None:
+    if not Path(PY_SPY).exists():
         print("py-spy is not installed (pip install py-spy)", file=sys.stderr)
         return 2
     rp = RedisProcess(port=free_port())

@@ -74,6 +74,26 @@ async def test_stream_answers_in_order(limit5: SendGateServer) -> None:
     assert sorted(r.usage.used for r in results[:5]) == [1, 2, 3, 4, 5]
 
 
+async def test_stream_decides_a_backlog_in_order_per_sender(limit5: SendGateServer) -> None:
+    # Written all at once, so most requests arrive while a round trip is out and are
+    # decided together (one call per sender): each sender's still in stream order.
+    senders = [acct(f"s{k}") for k in range(3)]
+    sent = [(senders[i % 3], acct("r"), f"bk{i}") for i in range(240)]
+
+    async def messages() -> AsyncIterator[tuple[str, str, str]]:
+        for m in sent:
+            yield m
+
+    async with AsyncSendGateClient(f"127.0.0.1:{limit5.grpc_port}") as sg:
+        results = [r async for r in sg.can_send_stream(messages(), at_unix_ms=T0)]
+    assert len(results) == len(sent)
+    for s in senders:
+        mine = [r for (who, _, _), r in zip(sent, results, strict=True) if who == s]
+        assert [r.decision for r in mine] == ["ALLOW"] * 5 + ["DENY"] * 75
+        assert [r.usage.used for r in mine[:5]] == [1, 2, 3, 4, 5]
+        assert all(r.counted for r in mine[:5]) and not any(r.counted for r in mine[5:])
+
+
 async def test_stream_bad_entry_names_its_index(limit5: SendGateServer) -> None:
     async def messages() -> AsyncIterator[tuple[str, str, str]]:
         yield (acct("s"), acct("r"), "ok")

@@ -46,7 +46,8 @@ from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 
 log = logging.getLogger("sendgate.service")
 
-# Decisions of one stream that may be in flight at once (bounded memory per stream).
+# Requests of one stream read ahead of their decisions, and the most decided in one
+# round trip (bounded memory per stream).
 STREAM_WINDOW = 128
 
 Req = TypeVar("Req")
@@ -142,43 +143,69 @@ class SendGateService(pb_grpc.SendGateServicer):
     async def CanSendStream(
         self, requests: AsyncIterator[pb.CanSendRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.CanSendResponse]:
-        """Decisions overlap (up to STREAM_WINDOW in flight) but answer in request order."""
-        inflight: asyncio.Queue[asyncio.Task[SendDecision] | None] = asyncio.Queue(STREAM_WINDOW)
+        """One answer per request, in request order. The first request goes out at once;
+        those that arrive while a round trip is out are decided together in the next one,
+        as a CanSendBatch is (one call per sender deciding its messages in stream order,
+        the senders pipelined): a busy stream costs a batch's CPU per message, not a
+        unary call's. Reading runs ahead of deciding by at most STREAM_WINDOW requests."""
+        pending: list[SendRequest] = []
+        arrived = asyncio.Event()  # pending has requests, or reading ended
+        room = asyncio.Event()  # pending has room again
+        answers: asyncio.Queue[list[SendDecision] | None] = asyncio.Queue(2)
         failure: list[InvalidArgument] = []
-
-        # One sender's messages are decided in stream order; different senders overlap.
-        last: dict[str, asyncio.Task[SendDecision]] = {}
-
-        async def after(prev: asyncio.Task[SendDecision] | None, req: SendRequest) -> SendDecision:
-            if prev is not None:
-                await asyncio.wait([prev])
-            return await self._gate.can_send(req, context.time_remaining())
+        reading = True
 
         async def read() -> None:
+            nonlocal reading
             i = 0
             try:
                 async for r in requests:
-                    req = self._send_request(r, f"requests[{i}].")
-                    task = asyncio.ensure_future(after(last.get(req.sender), req))
-                    last[req.sender] = task
-                    if len(last) > 4 * STREAM_WINDOW:  # bounded: finished tasks chain nothing
-                        for sender in [k for k, t in last.items() if t.done()]:
-                            del last[sender]
-                    await inflight.put(task)
+                    pending.append(self._send_request(r, f"requests[{i}]."))
+                    arrived.set()
                     i += 1
+                    while len(pending) >= STREAM_WINDOW:  # bounded: the decider drains it
+                        room.clear()
+                        await room.wait()
             except InvalidArgument as err:
                 failure.append(err)
             finally:
-                await inflight.put(None)
+                reading = False
+                arrived.set()
+
+        async def decide() -> None:
+            gate = self._gate
+            try:
+                while True:
+                    if not pending:
+                        if not reading:
+                            return
+                        arrived.clear()
+                        await arrived.wait()
+                        continue
+                    batch = pending[:STREAM_WINDOW]
+                    del pending[:STREAM_WINDOW]
+                    room.set()
+                    remaining = context.time_remaining()
+                    if len(batch) == 1:
+                        results = [await gate.can_send(batch[0], remaining)]
+                    else:
+                        results = await gate.can_send_batch(batch, remaining)
+                    await answers.put(results)
+            finally:
+                await answers.put(None)
 
         reader = asyncio.ensure_future(read())
+        decider = asyncio.ensure_future(decide())
         try:
-            while (task := await inflight.get()) is not None:
-                yield decision_pb(await task)
+            while (results := await answers.get()) is not None:
+                for decision in results:
+                    yield decision_pb(decision)
+            await decider  # its error, if it failed, ends the stream
             if failure:
                 await abort_invalid(context, failure[0])
         finally:
             reader.cancel()
+            decider.cancel()
 
     @_rpc
     async def RecordReply(
