@@ -47,8 +47,28 @@ def events(raw: Sequence[Any], start: int) -> tuple[Event, ...]:
     return _events_at(raw, start)[0]
 
 
+def _members(enum: Any) -> dict[int, Any]:
+    # value -> member by dict: calling an Enum class costs ~10x a dict lookup, and a
+    # decision's reply holds six of them.
+    return {m.value: m for m in enum}
+
+
+_DECISIONS: dict[int, Decision] = _members(Decision)
+_REASONS: dict[int, Reason] = _members(Reason)
+_WARNINGS: dict[int, Warning] = _members(Warning)
+_KINDS: dict[int, AccountKind] = _members(AccountKind)
+_QUALITIES: dict[int, Quality] = _members(Quality)
+_STATUSES: dict[int, AccountStatus] = _members(AccountStatus)
+_FLAGS: dict[int, tuple[Flag, ...]] = {}  # bits -> flags, filled as bit patterns appear
+
+
 def flags(bits: int) -> tuple[Flag, ...]:
-    return tuple(f for f in Flag if bits & (1 << (f.value - 1)))
+    got = _FLAGS.get(bits)
+    if got is None:
+        got = tuple(f for f in Flag if bits & (1 << (f.value - 1)))
+        if len(_FLAGS) < 4096:  # bounded, though only a few patterns exist
+            _FLAGS[bits] = got
+    return got
 
 
 _U = index(USAGE)
@@ -58,8 +78,8 @@ _D = index(DECISION)
 def _usage(v: Sequence[int], at: dict[str, int]) -> Usage:
     return Usage(
         v[at["used"]], v[at["limit"]], v[at["resets_at"]], v[at["username_used"]],
-        v[at["username_limit"]], AccountKind(v[at["kind"]]), v[at["tier_limit"]],
-        v[at["unique_users_24h"]], Quality(v[at["quality"]]), AccountStatus(v[at["status"]]),
+        v[at["username_limit"]], _KINDS[v[at["kind"]]], v[at["tier_limit"]],
+        v[at["unique_users_24h"]], _QUALITIES[v[at["quality"]]], _STATUSES[v[at["status"]]],
         flags(v[at["flags"]]),
     )  # fmt: skip
 
@@ -73,11 +93,11 @@ def _decision_at(raw: Sequence[Any], start: int) -> tuple[SendDecision, int]:
     v = [int(x) for x in raw[start : start + len(DECISION)]]
     evs, end = _events_at(raw, start + len(DECISION))
     d = SendDecision(
-        decision=Decision(v[_D["decision"]]),
-        reason=Reason(v[_D["reason"]]),
+        decision=_DECISIONS[v[_D["decision"]]],
+        reason=_REASONS[v[_D["reason"]]],
         counted=bool(v[_D["counted"]]),
         usage=_usage(v, _D),
-        warning=Warning(v[_D["warning"]]),
+        warning=_WARNINGS[v[_D["warning"]]],
         retry_after_ms=v[_D["retry_after"]],
         duplicate=bool(v[_D["duplicate"]]),
         events=evs,
