@@ -62,6 +62,17 @@ class Evader:
     strong: bool  # shares a strong identifier (device or payment) with the ban
 
 
+@dataclass(order=True)
+class Registration:
+    """A CheckRegistration with no ban behind it: one of a crowd on a shared network."""
+
+    at: int
+    account: str = field(compare=False)
+    identifiers: list[str] = field(compare=False)
+    cls: str = field(compare=False)  # "campus" (honest) or "farm" (a farm's sign-ups)
+    index: int = field(compare=False, default=0)  # its place in its crowd (0-based)
+
+
 @dataclass
 class Population:
     """Everything one seed's run needs."""
@@ -69,6 +80,7 @@ class Population:
     messages: list[Msg]
     accounts: dict[str, Account]
     evaders: list[Evader]
+    registrations: list[Registration] = field(default_factory=list)
 
 
 # Exception reasons (sendgate.v1 ExceptionReason values), kept as ints so this module
@@ -82,6 +94,7 @@ class _Builder:
         self.msgs: list[Msg] = []
         self.accounts: dict[str, Account] = {}
         self.evaders: list[Evader] = []
+        self.registrations: list[Registration] = []
         self.end = START + days * DAY
 
     def account(self, name: str, cls: str, registered_at: int, **kw: object) -> Account:
@@ -380,6 +393,43 @@ class _Builder:
                     at = START + d * DAY + rng.randint(9 * HOUR, 19 * HOUR)
                     self.msgs.append(Msg(at, s, c, "business", reply_p))
 
+    # -- registration crowds (CheckRegistration only: they send nothing here) -------
+
+    def campuses(self, n: int) -> None:
+        """Honest people registering behind one shared network (a campus, an office NAT):
+        1 to 3 per 10 minutes (Poisson arrivals) for 4 to 12 hours, each with their own
+        device and phone (a phone prefix is a block of numbers: rarely shared)."""
+        rng = self.rng
+        for i in range(n):
+            net = f"network:campus-{i}"
+            per_ms = rng.uniform(1, 3) / (10 * MIN)
+            at = START + rng.randint(0, max(1, self.days * DAY - 12 * HOUR))
+            end = at + int(rng.uniform(4, 12) * HOUR)
+            for k in range(10_000):  # bounded: 12 h at 3 per 10 min is about 216
+                at += max(1_000, int(rng.expovariate(per_ms)))
+                if at >= end:
+                    break
+                ids = [
+                    f"device:campus-{i}-{k}",
+                    net,
+                    f"phone_prefix:+447{rng.randrange(100_000):05d}",
+                ]
+                self.registrations.append(Registration(at, f"student-{i}-{k}", ids, "campus", k))
+
+    def farm_signups(self, n: int) -> None:
+        """A farm registering 20 to 60 accounts behind one network with phones from one
+        block of numbers, every account its own device, one every 20 s to 4 minutes
+        (median, human-like jitter): the fast ones meet the velocity threshold."""
+        rng = self.rng
+        for i in range(n):
+            net, prefix = f"network:farm-{i}", f"phone_prefix:+4475{i:03d}"
+            count = rng.randint(20, 60)
+            at = START + rng.randint(0, max(1, self.days * DAY - 6 * HOUR))
+            for k, gap in enumerate(self.human_gaps(rng.uniform(1 / 3, 4) * MIN, 0.6, count)):
+                at += gap
+                ids = [f"device:farm-{i}-{k}", net, prefix]
+                self.registrations.append(Registration(at, f"farmed-{i}-{k}", ids, "farm", k))
+
 
 def build(rng: random.Random, scale: float, days: int) -> Population:
     """One seed's population; `scale` multiplies the number of accounts of each class."""
@@ -400,5 +450,9 @@ def build(rng: random.Random, scale: float, days: int) -> Population:
     b.organizers(n(3))
     b.reconnectors(n(5))
     b.businesses(n(2))
+    # Drawn last: the classes above see the same random numbers as before.
+    b.campuses(n(4))
+    b.farm_signups(n(6))
     b.msgs.sort()
-    return Population(b.msgs, b.accounts, b.evaders)
+    b.registrations.sort()
+    return Population(b.msgs, b.accounts, b.evaders, b.registrations)

@@ -38,6 +38,8 @@ HMAC_KEY = "simulation-key"
 # targets judge adversaries after their first 10 messages.
 GRACE = 10
 TARGET_ADVERSARY, TARGET_HONEST, TARGET_EVADERS = 0.95, 0.001, 0.90
+# Honest registrations behind a shared network answered REVIEW (velocity): at most 1 %.
+TARGET_CROWD_REVIEW = 0.01
 
 
 @dataclass
@@ -63,8 +65,10 @@ class Outcome:
     reasons: dict[str, dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
+    # Decisions per registration kind: evaders "strong", "weak"; crowds "campus",
+    # "farm" and "farm_judged" (a farm's sign-ups after its first GRACE).
     registrations: dict[str, dict[str, int]] = field(
-        default_factory=lambda: {"strong": defaultdict(int), "weak": defaultdict(int)}
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
     flagged_at: dict[str, int] = field(default_factory=dict)  # adversary -> message number
     classes: dict[str, str] = field(default_factory=dict)  # adversary account -> class
@@ -121,6 +125,15 @@ async def _setup(
             pb.CheckRegistrationRequest(account=e.account, identifiers=e.new_ids, at_unix_ms=reg)
         )
         out.registrations["strong" if e.strong else "weak"][pb.Decision.Name(r.decision)] += 1
+    for g in pop.registrations:  # in time order: each sees the crowd before it
+        r = await sg.CheckRegistration(
+            pb.CheckRegistrationRequest(
+                account=g.account, identifiers=g.identifiers, at_unix_ms=g.at
+            )
+        )
+        out.registrations[g.cls][pb.Decision.Name(r.decision)] += 1
+        if g.cls == "farm" and g.index >= GRACE:
+            out.registrations["farm_judged"][pb.Decision.Name(r.decision)] += 1
 
 
 async def run(
@@ -266,7 +279,29 @@ def summarise(outcomes: list[Outcome]) -> dict[str, object]:
             "target": f">= {TARGET_EVADERS:.0%}",
             "met": share is not None and share >= TARGET_EVADERS,
         }
-    return {"classes": rows, "all_met": all(bool(r["met"]) for r in rows.values())}
+    # Registration crowds: honest people behind a shared network must rarely meet the
+    # velocity threshold (a REVIEW is not a denial: the account still opens
+    # review_daily_limit conversations a day); a farm's sign-ups after its first 10 are
+    # reported, with no target (a farm slower than the threshold is not seen by it).
+    for kind, source in (("campus", "campus"), ("farm", "farm_judged")):
+        crowd: dict[str, int] = defaultdict(int)
+        for o in outcomes:
+            for k, v in o.registrations[source].items():
+                crowd[k] += v
+        total = sum(crowd.values())
+        caught = crowd.get("REVIEW", 0) + crowd.get("DENY", 0)
+        share = caught / total if total else None
+        honest = kind == "campus"
+        rows[f"registration_{kind}"] = {
+            "registrations": total,
+            "caught": caught,
+            "decisions": dict(sorted(crowd.items())),
+            "share": share,
+            "target": f"<= {TARGET_CROWD_REVIEW:.0%}" if honest else "reported",
+            "met": (share is not None and share <= TARGET_CROWD_REVIEW) if honest else None,
+        }
+    met = all(bool(r["met"]) for r in rows.values() if r["met"] is not None)
+    return {"classes": rows, "all_met": met}
 
 
 def table(summary: dict[str, object]) -> str:
@@ -279,7 +314,14 @@ def table(summary: dict[str, object]) -> str:
     ]
     for cls, r in rows.items():
         share = "-" if r["share"] is None else f"{100 * r['share']:.2f} %"
-        if cls.startswith("registration_"):
+        if cls in ("registration_campus", "registration_farm"):
+            label = (
+                "honest sign-ups on a shared network: REVIEW"
+                if cls.endswith("campus")
+                else "farm sign-ups after their first 10: REVIEW"
+            )
+            cells = [label, r["registrations"], "", "", r["caught"], share]
+        elif cls.startswith("registration_"):
             label = (
                 "evaders, strong match: DENY"
                 if cls.endswith("strong")
@@ -297,7 +339,7 @@ def table(summary: dict[str, object]) -> str:
             ]
         else:
             cells = [cls, r["accounts"], r["messages"], "", r["denied"], share]
-        cells += [r["target"], "yes" if r["met"] else "**no**"]
+        cells += [r["target"], "-" if r["met"] is None else "yes" if r["met"] else "**no**"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 

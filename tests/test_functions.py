@@ -30,7 +30,7 @@ PINNED = {
     "can_send": (1, 5), "send_local": (2, 6), "send_group": (1, 2), "note_inbound": (1, 2),
     "usage": (1, 2), "upsert_account": (1, 5), "feedback": (1, 3), "opt_in": (1, 3),
     "set_allowance": (1, 2), "exception_request": (1, 6), "exception_review": (1, 5),
-    "exception_list": (1, 4), "ban": (1, 3), "register": (1, 2), "register_account": (1, 2),
+    "exception_list": (1, 4), "ban": (1, 3), "register": (1, 3), "register_account": (1, 2),
     "link_sources": (1, 1), "link": (1, 2), "unlink": (1, 2), "clear_review": (1, 1),
     "review_state": (1, 1), "forget": (1, 1),
 }  # fmt: skip

@@ -52,6 +52,11 @@ async def test_tiny_run_reports_every_class(server_factory: ServerFactory) -> No
     # Registration answers follow the ban-evasion rules exactly.
     assert rows["registration_strong"]["share"] == 1.0
     assert rows["registration_weak"]["share"] == 1.0
+    # Registration crowds (velocity): honest sign-ups on a shared network pass, a farm's
+    # are reported.
+    campus, farm = rows["registration_campus"], rows["registration_farm"]
+    assert campus["registrations"] > 0 and campus["met"] is True
+    assert farm["registrations"] > 0 and farm["met"] is None
     # The samples carry the server's feature names and both labels.
     assert outcome.samples and {s.bad for s in outcome.samples} == {True, False}
     assert all(s.features and s.index > 10 for s in outcome.samples)

@@ -48,6 +48,7 @@ class Admin:
     def __init__(
         self, gate: Gate, store: RedisStore, guard: Guard, events: EventSink,
         hmac_key: bytes, strong_kinds: frozenset[str], *, retention_ms: int = 180 * 86_400_000,
+        velocity_kinds: frozenset[str] = frozenset(), velocity_threshold: int = 0,
     ) -> None:  # fmt: skip
         self._gate = gate
         self._store = store
@@ -55,6 +56,9 @@ class Admin:
         self._events = events
         self._key = hmac_key
         self._strong = strong_kinds
+        # Threshold 0 switches registration velocity off: nothing is counted.
+        self._velocity_kinds = velocity_kinds if velocity_threshold > 0 else frozenset()
+        self._velocity_threshold = velocity_threshold
         self.linked = Linked(store, guard, events, strong_kinds, retention_ms)
 
     def _hash(self, identifiers: Sequence[tuple[str, str]]) -> list[str]:
@@ -104,7 +108,9 @@ class Admin:
         time_remaining_s: float | None,
     ) -> tuple[Decision, list[str]]:
         """Compare a new account's identifiers with those of banned accounts, and keep
-        them (keyed hashes) for the linked-accounts index whatever the answer."""
+        them (keyed hashes) for the linked-accounts index whatever the answer. A crowd
+        of other registrations on one identifier of a velocity kind within the window
+        makes the answer at least REVIEW (a strong match's DENY stays DENY)."""
         deadline = Deadline(time_remaining_s)
         hashed = evasion.hash_all(self._key, identifiers) if self._key else []
         found = await self._guard.run(
@@ -123,7 +129,21 @@ class Admin:
             await self._events.emit(account, at_ms, [ev, *flag])
         if hashed:
             review = decision is Decision.REVIEW
-            await self.linked.registered(account, hashed, found, review, at_ms, deadline)
+            crowd = await self.linked.registered(
+                account, hashed, found, review, at_ms, deadline, self._velocity_kinds
+            )
+            hits = evasion.velocity_hits(crowd, self._velocity_threshold)
+            if hits:
+                if decision is Decision.ALLOW:
+                    decision = Decision.REVIEW
+                    await self.linked.put_under_review(account, hashed, at_ms, deadline)
+                evs = [
+                    Event("registration_velocity", (
+                        ("kind", kind), ("count", str(n)), ("decision", decision.name),
+                    ))
+                    for kind, n in hits
+                ]  # fmt: skip
+                await self._events.emit(account, at_ms, evs)
         return decision, matched
 
     async def upsert_account(

@@ -169,6 +169,15 @@ class BanEvasionSettings(_Section):
     linked_action: Literal["flag", "restrict", "ban"] = "flag"
     # New conversations a day for an account under review (REVIEW or linked).
     review_daily_limit: int = Field(10, ge=0, le=100_000)
+    # Registration velocity (collective signal): a registration that finds at least
+    # velocity_threshold registrations of other accounts sharing one identifier of a
+    # velocity kind within the window before it is answered at least REVIEW (0: off).
+    # 10 in 10 minutes: a campus registering 3 per 10 minutes trips it for about 0.1 %
+    # of its registrations (Poisson), a farm registering one a minute or faster from
+    # its 11th (README, "Registration velocity").
+    velocity_kinds: list[str] = Field(default_factory=lambda: ["network", "phone_prefix"])
+    velocity_window_minutes: int = Field(10, ge=1, le=1440)
+    velocity_threshold: int = Field(10, ge=0, le=1_000_000)
 
 
 class TlsSettings(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sendgate.domain import Decision
@@ -60,3 +60,11 @@ def decide(matched_kinds: Iterable[str], strong_kinds: frozenset[str]) -> Decisi
     if kinds:
         return Decision.REVIEW
     return Decision.ALLOW
+
+
+def velocity_hits(crowd: Mapping[str, int], threshold: int) -> list[tuple[str, int]]:
+    """(kind, count) of the velocity kinds whose count of other registrations within
+    the window reached the threshold (threshold 0: velocity is off), by kind."""
+    if threshold <= 0:
+        return []
+    return [(kind, n) for kind, n in sorted(crowd.items()) if n >= threshold]

@@ -69,15 +69,24 @@ class Linked:
         review: bool,
         at_ms: int,
         deadline: Deadline,
-    ) -> None:
+        velocity_kinds: frozenset[str] = frozenset(),
+    ) -> dict[str, int]:
         """Keep a registration's tokens; link it to banned accounts it shares a strong
-        identifier with (`found`: the banned accounts per token)."""
+        identifier with (`found`: the banned accounts per token). Returns, per velocity
+        kind among the tokens, the most other accounts that registered with one of its
+        identifiers within the velocity window (counted in the same calls as the write)."""
         tokens = sorted({h.token for h in hashed})
-        await self._guard.run(
+        counted = {t for t in tokens if kind_of(t) in velocity_kinds}
+        counts, _ = await self._guard.run(
             deadline(),
-            lambda b: self._store.register(account, tokens, review, at_ms, b),
+            lambda b: self._store.register(account, tokens, review, at_ms, b, counted),
             items=len(tokens) + 1,
         )
+        crowd: dict[str, int] = {}
+        for token, n in zip(tokens, counts, strict=True):
+            if token in counted:
+                kind = kind_of(token)
+                crowd[kind] = max(crowd.get(kind, 0), n)
         causes: dict[str, set[str]] = {}
         for h, banned in zip(hashed, found, strict=True):
             if h.kind in self._strong:
@@ -86,6 +95,18 @@ class Linked:
                         causes.setdefault(cause, set()).add(h.kind)
         for cause, kinds in sorted(causes.items()):
             await self._link_all(cause, {account: kinds}, at_ms, deadline)
+        return crowd
+
+    async def put_under_review(
+        self, account: str, hashed: Sequence[HashedIdentifier], at_ms: int, deadline: Deadline
+    ) -> bool:
+        """Under review after the registration was kept (a velocity REVIEW): the same
+        account-side write as a weak-match REVIEW. True when newly under review."""
+        tokens = sorted({h.token for h in hashed})
+        started: bool = await self._guard.run(
+            deadline(), lambda b: self._store.register_account(account, tokens, True, at_ms, b)
+        )
+        return started
 
     # ------------------------------------------------------------ ban and unban
 

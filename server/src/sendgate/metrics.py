@@ -38,6 +38,13 @@ class Metrics:
             "sendgate_events_total", "Enforcement events appended to sendgate:events.",
             ["type"], registry=r,
         )  # fmt: skip
+        # CheckRegistration answers raised to REVIEW by a crowd of registrations on one
+        # identifier (per kind: one of ban_evasion.velocity_kinds, never the identifier).
+        self.registration_velocity = Counter(
+            "sendgate_registration_velocity_total",
+            "Registrations that met ban_evasion.velocity_threshold on an identifier kind.",
+            ["kind"], registry=r,
+        )  # fmt: skip
         self.degraded_decisions = Counter(
             "sendgate_degraded_decisions_total",
             "Decisions made without Redis by the failure policy.",
@@ -109,6 +116,8 @@ class Metrics:
         self.events.labels(event.type).inc()
         if event.type == "flag_raised":
             self.flags_raised.labels(dict(event.fields).get("flag", "unknown")).inc()
+        elif event.type == "registration_velocity":
+            self.registration_velocity.labels(dict(event.fields).get("kind", "unknown")).inc()
         elif event.type == "account_linked":
             # One event per newly linked account is the flag: no second stream entry.
             self.flags_raised.labels("linked_to_banned").inc()

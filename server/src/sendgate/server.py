@@ -220,6 +220,8 @@ class SendGateServer:
             self.gate, self.store, self.guard, admin_sink, key,
             frozenset(k.lower() for k in s.ban_evasion.strong_kinds),
             retention_ms=s.ban_evasion.registration_retention_days * 86_400_000,
+            velocity_kinds=frozenset(k.lower() for k in s.ban_evasion.velocity_kinds),
+            velocity_threshold=s.ban_evasion.velocity_threshold,
         )  # fmt: skip
         self.events = EventFeed(self._event_stream, self.guard, self.event_sink.flush)
 

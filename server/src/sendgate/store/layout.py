@@ -80,7 +80,7 @@ FUNCTIONS: dict[str, Fn] = {
         Fn("ban", ("account",), ("now", "banned", "reason"), rest="tokens"),
         # Linked accounts and review (SPEC §1.3): the identifier index of one
         # registration token (its own slot), then the account's side.
-        Fn("register", ("index",), ("now", "account")),
+        Fn("register", ("index",), ("now", "account", "count")),
         Fn("register_account", ("account",), ("now", "review"), rest="tokens"),
         Fn("link_sources", ("account",), ("now",), flags=("no-writes",)),
         Fn("link", ("account",), ("now", "cause")),

@@ -124,6 +124,7 @@ def policy(s: Settings) -> dict[str, object]:
         "baseline_alpha": f"2 / {k.baseline_days + 1}",
         "takeover_floor": f"{round(k.takeover_floor * 1000)} / 1000",
         "reg_ms": ev.registration_retention_days * DAY_MS,
+        "velocity_ms": ev.velocity_window_minutes * 60_000,
         "review_limit": ev.review_daily_limit,
         "linked_action": _LINKED_ACTIONS[ev.linked_action],
     }

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -580,18 +580,39 @@ class RedisStore:
         return out
 
     async def register(
-        self, account: str, tokens: Sequence[str], review: bool, at_ms: int, budget_s: float
-    ) -> bool:
+        self,
+        account: str,
+        tokens: Sequence[str],
+        review: bool,
+        at_ms: int,
+        budget_s: float,
+        counted: Collection[str] = (),
+    ) -> tuple[list[int], bool]:
         """Record a registration's identifier tokens: one call per identifier index and
-        one on the account, pipelined. True when the account newly went under review."""
+        one on the account, pipelined. Returns, per token, how many other accounts
+        registered with it within the velocity window (0 for tokens not in `counted`),
+        and whether the account newly went under review."""
         idx = [keys.registration_key(t) for t in tokens]
-        reg = FUNCTIONS["register"].pack(now=at_ms, account=account)
+        pack = FUNCTIONS["register"].pack
         own = [*FUNCTIONS["register_account"].pack(now=at_ms, review=int(review)), *tokens]
-        commands = [self._fcall_args("register", [k], reg) for k in idx]
+        commands = [
+            self._fcall_args("register", [k], pack(now=at_ms, account=account, count=c))
+            for k, c in zip(idx, [int(t in counted) for t in tokens], strict=True)
+        ]
         commands.append(self._fcall_args("register_account", [keys.account_key(account)], own))
         routes = [*idx, keys.account_key(account)]
         out = await self._call(budget_s, lambda: self._many(commands, routes))
-        return bool(int(out[-1][0]))
+        return [int(n) for n in out[:-1]], bool(int(out[-1][0]))
+
+    async def register_account(
+        self, account: str, tokens: Sequence[str], review: bool, at_ms: int, budget_s: float
+    ) -> bool:
+        """The account's side of a registration alone (register writes it too; this puts
+        an account under review once the velocity counts are in). True when the account
+        newly went under review. Idempotent."""
+        own = [*FUNCTIONS["register_account"].pack(now=at_ms, review=int(review)), *tokens]
+        raw = await self._run(budget_s, "register_account", [keys.account_key(account)], own)
+        return bool(int(raw[0]))
 
     async def link_sources(
         self, account: str, at_ms: int, budget_s: float
