@@ -164,3 +164,79 @@ async def test_takeover_compares_today_with_the_accounts_own_past(flag: Api) -> 
         bl += a * (12 - bl)
     got = await flag.features(s, hijack + 59 * 60_000)
     assert got["takeover"] == pytest.approx(60 / max(bl, 10.0), rel=1e-4)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def deny(server_factory: ServerFactory, backend: Backend) -> AsyncIterator[Api]:
+    # The shipped detector (deny), a monthly limit an event's invitations fit in.
+    server = await server_factory(redis_url=backend.url, limits={"personal_monthly": 1000})
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        yield Api(server, ch)
+
+
+async def _approve(api: Api, a: str, reason: int, extra: int, expires: int) -> None:
+    req = await api.sg.RequestException(
+        pb.RequestExceptionRequest(account=a, reason=reason, note="event", at_unix_ms=T0)
+    )
+    await api.admin.ReviewException(
+        pb.ReviewExceptionRequest(
+            request_id=req.request_id,
+            approve=True,
+            extra_allowance=extra,
+            expires_at=expires,
+            at_unix_ms=T0,
+        )
+    )
+
+
+async def _invite(api: Api, s: str, start: int, n: int) -> list[pb.CanSendResponse]:
+    """n strangers, one every 5 to 35 s (uneven, as a person): a burst of invitations."""
+    gaps = [5_000 + (i * 7_919) % 30_000 for i in range(n)]
+    out, at = [], start
+    for i in range(n):
+        at += gaps[i]
+        out.append(await api.send(s, acct("guest"), at))
+    return out
+
+
+async def test_an_approved_exception_relaxes_the_features_it_explains(deny: Api) -> None:
+    start = T0 + HOUR
+    plain, organizer = acct("plain"), acct("organizer")
+    # Without an exception the invitations look like bulk: flagged and denied.
+    got = await _invite(deny, plain, start, 150)
+    assert any(r.reason == pb.SUSPECTED_BULK for r in got)
+    await _approve(deny, organizer, pb.INVITING_TO_LARGE_EVENT, 300, T0 + 5 * DAY)
+    got = await _invite(deny, organizer, start, 150)
+    assert all(r.decision == pb.ALLOW for r in got)
+    # The reviewer still sees the features as measured (only the score is relaxed).
+    features = await deny.features(organizer, start + 30 * 60_000)
+    assert features["new_recipients_per_hour"] >= 100
+    assert features["unreplied_share"] == 1.0
+    usage = await deny.sg.GetUsage(pb.GetUsageRequest(account=organizer, at_unix_ms=start))
+    assert pb.BULK_SUSPECTED not in usage.usage.flags
+
+
+async def test_the_relaxation_ends_with_the_exception(deny: Api) -> None:
+    s = acct("organizer")
+    await _approve(deny, s, pb.TALKING_TO_CUSTOMERS_OR_EMPLOYEES, 300, T0 + DAY)
+    # After it expires the same burst is scored in full.
+    got = await _invite(deny, s, T0 + 2 * DAY, 150)
+    assert any(r.reason == pb.SUSPECTED_BULK for r in got)
+
+
+async def test_an_exception_does_not_excuse_machine_timing(deny: Api) -> None:
+    s = acct("organizer")
+    await _approve(deny, s, pb.INVITING_TO_LARGE_EVENT, 300, T0 + 5 * DAY)
+    # Exactly every 10 s, hundreds of strangers, spam reports: not what an event explains.
+    start, flagged = T0 + HOUR, False
+    for i in range(200):
+        at = start + i * 10_000
+        r = await deny.send(s, acct("r"), at)
+        if i % 10 == 0:
+            await deny.sg.RecordFeedback(
+                pb.RecordFeedbackRequest(
+                    reporter=acct("rep"), subject=s, kind=pb.SPAM_REPORT, at_unix_ms=at
+                )
+            )
+        flagged = flagged or r.reason == pb.SUSPECTED_BULK
+    assert flagged

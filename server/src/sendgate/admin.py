@@ -232,7 +232,11 @@ class Admin:
             await self._guard.run(
                 time_remaining_s,
                 lambda b: self._store.set_allowance(
-                    record.account, record.extra_allowance, record.expires_at, b
+                    record.account,
+                    record.extra_allowance,
+                    record.expires_at,
+                    int(record.reason),
+                    b,
                 ),
             )
         if status == "ok":

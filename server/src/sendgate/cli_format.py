@@ -45,6 +45,10 @@ def usage_lines(u: Usage) -> list[str]:
             f"business: tier limit {u.tier_limit or 'unlimited'}, {u.unique_users_24h} users"
             f" in 24 h, quality {u.quality}, status {u.status}"
         )
+    if u.new_conversations_limit is not None:
+        lines.append(
+            f"new conversations today: {u.new_conversations_today} of {u.new_conversations_limit}"
+        )
     if u.flags:
         lines.append("flags: " + ", ".join(u.flags))
     return lines

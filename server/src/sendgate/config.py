@@ -180,6 +180,20 @@ class BanEvasionSettings(_Section):
     velocity_threshold: int = Field(10, ge=0, le=1_000_000)
 
 
+class RampSettings(_Section):
+    """New accounts earn their allowance: a daily budget of new conversations."""
+
+    enabled: bool = True
+    # Personal accounts registered (registered_at) less than this many days ago.
+    days: int = Field(14, ge=1, le=365)
+    # New conversations a UTC day on the day of registration...
+    daily_base: int = Field(50, ge=0, le=1_000_000)
+    # ...plus this many for each whole day of age...
+    per_day: int = Field(25, ge=0, le=1_000_000)
+    # ...plus this many for each person who has written to the account (30 days).
+    per_reply: int = Field(2, ge=0, le=1_000_000)
+
+
 class TlsSettings(_Section):
     """TLS for the gRPC listener; with client_ca_file, mutual TLS."""
 
@@ -265,6 +279,7 @@ class Settings(BaseSettings):
     tls: TlsSettings = Field(default_factory=TlsSettings)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
     ban_evasion: BanEvasionSettings = Field(default_factory=BanEvasionSettings)
+    ramp: RampSettings = Field(default_factory=RampSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
 
     @field_validator("redis_url")

@@ -26,7 +26,10 @@ def usage_pb(u: Usage) -> pb.Usage:
         username_limit=u.username_limit,
         status=int(u.status),  # type: ignore[arg-type]
         flags=[int(f) for f in u.flags],  # type: ignore[misc]
+        new_conversations_today=u.new_conversations_today,
     )
+    if u.new_conversations_limit is not None:
+        msg.new_conversations_limit = u.new_conversations_limit
     if u.kind is AccountKind.BUSINESS:
         msg.tier_limit = u.tier_limit
         msg.unique_users_24h = u.unique_users_24h

@@ -31,6 +31,7 @@ class Reason(IntEnum):
     SUSPECTED_BULK = 6
     BACKEND_UNAVAILABLE = 7
     UNDER_REVIEW = 8
+    NEW_ACCOUNT_LIMIT = 9
 
 
 class Warning(IntEnum):
@@ -95,6 +96,7 @@ LIMIT_LABELS: dict[Reason, str] = {
     Reason.SUSPECTED_BULK: "suspected_bulk",
     Reason.ACCOUNT_BANNED: "account_banned",
     Reason.UNDER_REVIEW: "under_review",
+    Reason.NEW_ACCOUNT_LIMIT: "new_account",
 }
 
 
@@ -133,6 +135,10 @@ class Usage:
     quality: Quality = Quality.UNSPECIFIED
     status: AccountStatus = AccountStatus.UNSPECIFIED
     flags: tuple[Flag, ...] = ()
+    # New conversations opened today under a daily limit (review, a young account's
+    # ramp), and that limit; None = no daily limit applies.
+    new_conversations_today: int = 0
+    new_conversations_limit: int | None = None
 
     @property
     def remaining(self) -> int:

@@ -38,6 +38,7 @@ class Reason(StrEnum):
     SUSPECTED_BULK = "SUSPECTED_BULK"
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     UNDER_REVIEW = "UNDER_REVIEW"  # under review: the day's new conversations are used
+    NEW_ACCOUNT_LIMIT = "NEW_ACCOUNT_LIMIT"  # a young account used today's earned ramp
 
 
 class LimitWarning(StrEnum):

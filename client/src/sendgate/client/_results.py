@@ -36,6 +36,10 @@ class Usage:
     quality: Quality
     status: AccountStatus
     flags: tuple[Flag, ...]
+    # New conversations opened today under a daily limit (review, a young account's
+    # ramp) and that limit; None when no daily limit applies (0 = replies only).
+    new_conversations_today: int = 0
+    new_conversations_limit: int | None = None
 
     @property
     def is_business(self) -> bool:
@@ -56,6 +60,10 @@ class Usage:
             quality=from_pb(Quality, pb.Quality, u.quality),
             status=from_pb(AccountStatus, pb.AccountStatus, u.status),
             flags=tuple(from_pb(Flag, pb.Flag, f) for f in u.flags if f in pb.Flag.values()),
+            new_conversations_today=u.new_conversations_today,
+            new_conversations_limit=(
+                u.new_conversations_limit if u.HasField("new_conversations_limit") else None
+            ),
         )
 
 

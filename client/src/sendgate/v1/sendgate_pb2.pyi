@@ -83,6 +83,10 @@ class _ReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Reason.ValueTy
     """Redis could not be reached and failure_mode is fail_closed."""
     UNDER_REVIEW: _Reason.ValueType  # 8
     """The account is under review and used its new conversations of the day."""
+    NEW_ACCOUNT_LIMIT: _Reason.ValueType  # 9
+    """A young account used the new conversations its age and replies have earned today
+    (the ramp, `ramp.*`); retry_after_ms points at the next UTC day.
+    """
 
 class Reason(_Reason, metaclass=_ReasonEnumTypeWrapper): ...
 
@@ -98,6 +102,10 @@ BACKEND_UNAVAILABLE: Reason.ValueType  # 7
 """Redis could not be reached and failure_mode is fail_closed."""
 UNDER_REVIEW: Reason.ValueType  # 8
 """The account is under review and used its new conversations of the day."""
+NEW_ACCOUNT_LIMIT: Reason.ValueType  # 9
+"""A young account used the new conversations its age and replies have earned today
+(the ramp, `ramp.*`); retry_after_ms points at the next UTC day.
+"""
 Global___Reason: _TypeAlias = Reason  # noqa: Y015
 
 class _Warning:
@@ -277,6 +285,8 @@ class Usage(_message.Message):
     QUALITY_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     FLAGS_FIELD_NUMBER: _builtins.int
+    NEW_CONVERSATIONS_TODAY_FIELD_NUMBER: _builtins.int
+    NEW_CONVERSATIONS_LIMIT_FIELD_NUMBER: _builtins.int
     used: _builtins.int
     """Messages counted against the monthly unreplied quota this month."""
     limit: _builtins.int
@@ -291,6 +301,12 @@ class Usage(_message.Message):
     unique_users_24h: _builtins.int
     quality: Global___Quality.ValueType
     status: Global___AccountStatus.ValueType
+    new_conversations_today: _builtins.int
+    """New conversations opened today (UTC) under a daily limit: an account under review
+    or a young account's ramp. 0 when no daily limit applies.
+    """
+    new_conversations_limit: _builtins.int
+    """That daily limit; unset when none applies (0 = replies only)."""
     @_builtins.property
     def flags(self) -> _containers.RepeatedScalarFieldContainer[Global___Flag.ValueType]: ...
     def __init__(
@@ -307,12 +323,16 @@ class Usage(_message.Message):
         quality: Global___Quality.ValueType = ...,
         status: Global___AccountStatus.ValueType = ...,
         flags: _abc.Iterable[Global___Flag.ValueType] | None = ...,
+        new_conversations_today: _builtins.int = ...,
+        new_conversations_limit: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_new_conversations_limit", b"_new_conversations_limit", "new_conversations_limit", b"new_conversations_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "limit", b"limit", "quality", b"quality", "remaining", b"remaining", "resets_at", b"resets_at", "status", b"status", "tier_limit", b"tier_limit", "unique_users_24h", b"unique_users_24h", "used", b"used", "username_limit", b"username_limit", "username_used", b"username_used"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_conversations_limit", b"_new_conversations_limit", "flags", b"flags", "limit", b"limit", "new_conversations_limit", b"new_conversations_limit", "new_conversations_today", b"new_conversations_today", "quality", b"quality", "remaining", b"remaining", "resets_at", b"resets_at", "status", b"status", "tier_limit", b"tier_limit", "unique_users_24h", b"unique_users_24h", "used", b"used", "username_limit", b"username_limit", "username_used", b"username_used"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__new_conversations_limit: _TypeAlias = _typing.Literal["new_conversations_limit"]  # noqa: Y015
+    _WhichOneofArgType__new_conversations_limit: _TypeAlias = _typing.Literal["_new_conversations_limit", b"_new_conversations_limit"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_conversations_limit) -> _WhichOneofReturnType__new_conversations_limit | None: ...
 
 Global___Usage: _TypeAlias = Usage  # noqa: Y015
 

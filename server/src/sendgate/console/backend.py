@@ -68,6 +68,10 @@ def _usage(u: pb.Usage) -> UsageInfo:
         tier_limit=u.tier_limit, unique_users_24h=u.unique_users_24h,
         quality=_enum_name(pb.Quality, u.quality), status=_enum_name(pb.AccountStatus, u.status),
         flags=tuple(_enum_name(pb.Flag, f) for f in u.flags),
+        new_conversations_today=u.new_conversations_today,
+        new_conversations_limit=(
+            u.new_conversations_limit if u.HasField("new_conversations_limit") else None
+        ),
     )  # fmt: skip
 
 

@@ -18,6 +18,8 @@ class UsageInfo:
     quality: str
     status: str
     flags: tuple[str, ...]
+    new_conversations_today: int = 0
+    new_conversations_limit: int | None = None  # None: no daily limit applies
 
 
 @dataclass(frozen=True)

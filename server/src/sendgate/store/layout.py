@@ -60,7 +60,7 @@ FUNCTIONS: dict[str, Fn] = {
         ),
         Fn("feedback", ("account",), ("now", "reporter", "kind")),
         Fn("opt_in", ("account",), ("now", "user", "opted_in")),
-        Fn("set_allowance", ("account",), ("extra", "expires")),
+        Fn("set_allowance", ("account",), ("extra", "expires", "reason")),
         Fn(
             "exception_request",
             ("pending",),
@@ -95,13 +95,15 @@ FUNCTIONS: dict[str, Fn] = {
 USAGE = (
     "used", "limit", "resets_at", "username_used", "username_limit", "kind",
     "tier_limit", "unique_users_24h", "quality", "status", "flags",
+    "new_conversations_today", "new_conversations_limit",
 )  # fmt: skip
 
 # A decision: then the events (count, then each event). Python: parse.decision.
 DECISION = (
     "decision", "reason", "counted", "used", "limit", "resets_at", "username_used",
     "username_limit", "warning", "retry_after", "duplicate", "kind", "tier_limit",
-    "unique_users_24h", "quality", "status", "flags",
+    "unique_users_24h", "quality", "status", "flags", "new_conversations_today",
+    "new_conversations_limit",
 )  # fmt: skip
 
 REPLIES: dict[str, tuple[str, ...]] = {"DECISION": DECISION, "USAGE": USAGE}

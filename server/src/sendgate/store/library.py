@@ -1,7 +1,7 @@
 """The sendgate Redis Function library, generated from the Lua files and the settings.
 
-The library is `lib.lua`, `biz.lua`, `review.lua`, `decide.lua` and one file per function (the body
-of `function(keys, args)`), after a generated prelude: the policy table `cfg` (every
+The library is `lib.lua`, `review.lua`, `biz.lua`, `decide.lua` and one file per function
+(the body of `function(keys, args)`), after a generated prelude: the policy table `cfg` (every
 limit, window, ratio, tier, quality threshold and bulk weight of the configuration)
 and the month table. An FCALL therefore passes only what belongs to the message.
 
@@ -34,7 +34,7 @@ ID_LEN = 4
 # The month table spans these years: the library stays the same whatever the date it
 # is built on (a date-dependent table would give every sidecar its own library).
 MONTH_Y0, MONTH_Y1 = 2000, 2100
-_PARTS = ("lib.lua", "biz.lua", "review.lua", "decide.lua")
+_PARTS = ("lib.lua", "review.lua", "biz.lua", "decide.lua")
 _ACTIONS = {"flag": 0, "throttle": 1, "deny": 2}
 _LINKED_ACTIONS = {"flag": 0, "restrict": 1, "ban": 2}
 
@@ -127,6 +127,11 @@ def policy(s: Settings) -> dict[str, object]:
         "velocity_ms": ev.velocity_window_minutes * 60_000,
         "review_limit": ev.review_daily_limit,
         "linked_action": _LINKED_ACTIONS[ev.linked_action],
+        "ramp_on": s.ramp.enabled,
+        "ramp_ms": s.ramp.days * DAY_MS,
+        "ramp_base": s.ramp.daily_base,
+        "ramp_per_day": s.ramp.per_day,
+        "ramp_per_reply": s.ramp.per_reply,
     }
 
 

@@ -75,12 +75,17 @@ _U = index(USAGE)
 _D = index(DECISION)
 
 
+def _daily(limit: int) -> int | None:
+    return None if limit < 0 else limit  # Lua: -1 = no daily limit
+
+
 def _usage(v: Sequence[int], at: dict[str, int]) -> Usage:
     return Usage(
         v[at["used"]], v[at["limit"]], v[at["resets_at"]], v[at["username_used"]],
         v[at["username_limit"]], _KINDS[v[at["kind"]]], v[at["tier_limit"]],
         v[at["unique_users_24h"]], _QUALITIES[v[at["quality"]]], _STATUSES[v[at["status"]]],
-        flags(v[at["flags"]]),
+        flags(v[at["flags"]]), v[at["new_conversations_today"]],
+        _daily(v[at["new_conversations_limit"]]),
     )  # fmt: skip
 
 

@@ -459,9 +459,9 @@ class RedisStore:
         await self._run(budget_s, "opt_in", [keys.account_key(business)], args)
 
     async def set_allowance(
-        self, account: str, extra: int, expires_at: int, budget_s: float
+        self, account: str, extra: int, expires_at: int, reason: int, budget_s: float
     ) -> None:
-        args = FUNCTIONS["set_allowance"].pack(extra=extra, expires=expires_at)
+        args = FUNCTIONS["set_allowance"].pack(extra=extra, expires=expires_at, reason=reason)
         await self._run(budget_s, "set_allowance", [keys.account_key(account)], args)
 
     # ------------------------------------------------------------ exceptions

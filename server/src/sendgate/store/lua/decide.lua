@@ -55,9 +55,17 @@ local function finish(s)
   if s.dirty then save_features(s.base, s.f) end
 end
 
+-- The day's new conversations and daily limit, for Usage (-1: no daily limit).
+local function daily_usage(s, now)
+  local dl = daily_limit(s.base, now, s.rec)
+  if dl == nil then return 0, -1 end
+  return opened_today(s.base, now), dl
+end
+
 -- The reply: layout DECISION, then the events.
 local function reply(s, now, resets_at, decision, reason, counted, retry_after, duplicate,
-                     used, uused, limit, events)
+                     used, uused, limit, events, new_conversations_today,
+                     new_conversations_limit)
   local rec = s.rec
   local username_used, username_limit, kind = uused, cfg.ulimit, rec.kind
   local warning = warning_of(used, limit)
@@ -117,8 +125,9 @@ local function decide(s, now, recipient, mid, via, dry_run)
         if p < newer then at = hb - 1 end
         retry = tonumber(redis.call('HGET', base .. 'mr:' .. string.format('%d', at), mid)) or 0
       end
+      local opened, dl = daily_usage(s, now)
       return reply(s, now, resets_at, d, math.floor(code % 32 / 2), code % 2, retry, 1, used, uused,
-                   limit, events), qkey, false
+                   limit, events, opened, dl), qkey, false
     end
   end
 
@@ -151,10 +160,17 @@ local function decide(s, now, recipient, mid, via, dry_run)
       end
     end
   end
-  -- Under review: new conversations against the day's allowance (review.lua).
-  local review_day = nil
-  if decision == 1 and not is_reply and rec.review then
-    decision, reason, retry_after, review_day = review_check(base, now, recipient, rec)
+  -- A daily limit of new conversations: under review, or a young account's ramp
+  -- (review.lua). Replies and people already written to today are free.
+  local review_day, opened = nil, 0
+  local dlimit, why = daily_limit(base, now, rec)
+  if dlimit then
+    if decision == 1 and not is_reply then
+      decision, reason, retry_after, review_day, opened =
+        daily_check(base, now, recipient, dlimit, why)
+    else
+      opened = opened_today(base, now)
+    end
   end
   if decision == 1 and not is_reply then
     if used >= limit then
@@ -170,7 +186,10 @@ local function decide(s, now, recipient, mid, via, dry_run)
   if decision == 2 and not cfg.enforce then decision, counted, retry_after = 1, 0, 0 end
 
   if not dry_run then
-    if review_day and rules_allow then review_note(review_day, recipient) end
+    if review_day and rules_allow then
+      review_note(review_day, recipient)
+      opened = opened + 1
+    end
     -- `t`: messages delivered this month; with `u` it gives the share of messages to
     -- people who never replied (refunds lower `u` when they do).
     local q_total = tonumber(qv[3]) or 0
@@ -265,6 +284,6 @@ local function decide(s, now, recipient, mid, via, dry_run)
       redis.call('PEXPIRE', mr, ttl)
     end
   end
-  return reply(s, now, resets_at, decision, reason, counted, retry_after, 0, used, uused, limit, events),
-         qkey, decision == 1 and not dry_run
+  return reply(s, now, resets_at, decision, reason, counted, retry_after, 0, used, uused, limit,
+               events, opened, dlimit or -1), qkey, decision == 1 and not dry_run
 end

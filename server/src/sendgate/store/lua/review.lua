@@ -1,23 +1,62 @@
--- review.lua: accounts under review (SPEC §1.3), between biz.lua and decide.lua.
+-- review.lua: daily limits of new conversations (accounts under review, SPEC §1.3, and
+-- young accounts' ramp), between lib.lua and biz.lua (account_view reports them).
 -- Account record fields: rr 1 = answered REVIEW at registration; lk 1 = linked to a
 -- banned account (its `lnk` set is not empty); lc 1 = the link's review was cleared
--- (ClearReview); lr 1 = restricted to replies (linked_action = restrict).
+-- (ClearReview); lr 1 = restricted to replies (linked_action = restrict); rc 1 = a
+-- reviewer cleared the account (ClearReview): no ramp.
 -- Under review, an account opens at most cfg.review_limit new conversations per UTC
--- day (none while restricted). The day's new recipients are the set rv:<day> (kept
--- 2 days): writing twice to one person that day counts once; replies never get here.
+-- day (none while restricted); a young account at most its ramp (ramp_limit). The
+-- day's new recipients are the set rv:<day> (kept 2 days): writing twice to one person
+-- that day counts once; replies never get here.
 
--- The decision for a new conversation of `rec` under review, and (allowed) the day's
--- set to note the recipient in: decision, reason, retry_after, day key.
-local function review_check(base, now, recipient, rec)
+-- New accounts earn their allowance (the ramp): a personal account registered less
+-- than cfg.ramp_ms ago opens at most ramp_base + ramp_per_day x (whole days of age) +
+-- ramp_per_reply x (people who wrote to it) new conversations a UTC day, counted in the
+-- same rv:<day> set. Accounts with no registration date (unknown to sendgate), a
+-- reviewer's clearance (rc, ClearReview) or an approved exception in force are not
+-- held to it. Returns the limit, or nil.
+local function ramp_limit(base, now, rec)
+  if not cfg.ramp_on or rec.kind == 2 or rec.ra <= 0 or rec.ramp_cleared then return nil end
+  local age = math.max(0, now - rec.ra)
+  if age >= cfg.ramp_ms then return nil end
+  if rec.extra and rec.expires and now < rec.expires then return nil end
+  local writers = redis.call('ZCARD', base .. 'in')
+  return cfg.ramp_base + cfg.ramp_per_day * math.floor(age / DAY_MS)
+    + cfg.ramp_per_reply * writers
+end
+
+-- The new conversations a day `rec` may open, and the reason a denial gives
+-- (8 UNDER_REVIEW, 9 NEW_ACCOUNT_LIMIT), or nil when no daily limit applies.
+local function daily_limit(base, now, rec)
+  local limit, why = nil, 0
+  if rec.review then
+    limit, why = cfg.review_limit, 8
+    if rec.replies_only then limit = 0 end
+  end
+  local ramp = ramp_limit(base, now, rec)
+  if ramp and (limit == nil or ramp < limit) then limit, why = ramp, 9 end
+  return limit, why
+end
+
+-- The decision for a new conversation under a daily limit, and (allowed) the day's set
+-- to note the recipient in: decision, reason, retry_after, day key, conversations
+-- opened today (before this one).
+local function daily_check(base, now, recipient, limit, why)
   local d = math.floor(now / DAY_MS)
   local day = base .. 'rv:' .. d
-  if redis.call('SISMEMBER', day, recipient) == 1 then return 1, 0, 0, nil end
-  local limit = cfg.review_limit
-  if rec.replies_only then limit = 0 end
-  if redis.call('SCARD', day) >= limit then
-    return 2, 8, (d + 1) * DAY_MS - now, nil
+  local opened = redis.call('SCARD', day)
+  if opened > 0 and redis.call('SISMEMBER', day, recipient) == 1 then
+    return 1, 0, 0, nil, opened
   end
-  return 1, 0, 0, day
+  if opened >= limit then
+    return 2, why, (d + 1) * DAY_MS - now, nil, opened
+  end
+  return 1, 0, 0, day, opened
+end
+
+-- Conversations opened today under a daily limit (for Usage).
+local function opened_today(base, now)
+  return redis.call('SCARD', base .. 'rv:' .. math.floor(now / DAY_MS))
 end
 
 local function review_note(day, recipient)
