@@ -71,6 +71,9 @@ class Outcome:
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
     flagged_at: dict[str, int] = field(default_factory=dict)  # adversary -> message number
+    # Stopped by detection: flagged, or held by the new-account ramp (which can stop a
+    # fresh burster before its score crosses the threshold).
+    stopped_at: dict[str, int] = field(default_factory=dict)
     classes: dict[str, str] = field(default_factory=dict)  # adversary account -> class
     samples: list[Sample] = field(default_factory=list)
 
@@ -221,6 +224,10 @@ def _tally(
             pb.BULK_SUSPECTED in r.usage.flags or r.reason == pb.SUSPECTED_BULK
         ):
             out.flagged_at[m.sender] = count[key]
+        if m.sender not in out.stopped_at and (
+            m.sender in out.flagged_at or r.reason == pb.NEW_ACCOUNT_LIMIT
+        ):
+            out.stopped_at[m.sender] = count[key]
     return count[key]
 
 

@@ -75,6 +75,7 @@ def legacy_figures(outcomes: list[Outcome]) -> dict[str, object]:
     legit = [(o.sent[c], o.denied[c]) for o in outcomes for c in LEGACY_HONEST]
     abusers = sum(len(o.accounts[c]) for o in outcomes for c in LEGACY)
     flagged = sum(1 for o in outcomes for a in o.flagged_at if o.classes[a] in LEGACY)
+    stopped = sum(1 for o in outcomes for a in o.stopped_at if o.classes[a] in LEGACY)
     regs = [o.registrations[k] for o in outcomes for k in ("strong", "weak")]
     total = sum(sum(r.values()) for r in regs)
     caught = sum(r.get("DENY", 0) + r.get("REVIEW", 0) for r in regs)
@@ -93,6 +94,7 @@ def legacy_figures(outcomes: list[Outcome]) -> dict[str, object]:
         ),
         "abusers": abusers,
         "abusers_flagged": flagged,
+        "abusers_stopped": stopped,
         "evaders": total,
         "evaders_caught_share": round(caught / max(1, total), 4),
     }

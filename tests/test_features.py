@@ -43,7 +43,9 @@ class Api:
 async def flag(server_factory: ServerFactory, backend: Backend) -> AsyncIterator[Api]:
     # Flag only, a high limit: the features are what these tests read.
     server = await server_factory(
-        redis_url=backend.url, limits={"personal_monthly": 100_000}, bulk={"action": "flag"}
+        redis_url=backend.url,
+        limits={"personal_monthly": 100_000},
+        bulk={"action": "flag", "takeover_floor": 10.0},
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
         yield Api(server, ch)
@@ -174,7 +176,9 @@ async def deny(server_factory: ServerFactory, backend: Backend) -> AsyncIterator
         yield Api(server, ch)
 
 
-async def _approve(api: Api, a: str, reason: int, extra: int, expires: int) -> None:
+async def _approve(
+    api: Api, a: str, reason: pb.ExceptionReason.ValueType, extra: int, expires: int
+) -> None:
     req = await api.sg.RequestException(
         pb.RequestExceptionRequest(account=a, reason=reason, note="event", at_unix_ms=T0)
     )

@@ -23,7 +23,7 @@ class Api:
         self.sg = pb_grpc.SendGateStub(channel)
         self.admin = pb_grpc.SendGateAdminStub(channel)
 
-    async def young(self, registered_at: int, kind: int = pb.PERSONAL) -> str:
+    async def young(self, registered_at: int, kind: pb.AccountKind.ValueType = pb.PERSONAL) -> str:
         a = acct("young")
         await self.admin.UpsertAccount(
             pb.UpsertAccountRequest(
@@ -43,7 +43,7 @@ class Api:
 
     async def usage(self, a: str, at: int) -> pb.Usage:
         resp = await self.sg.GetUsage(pb.GetUsageRequest(account=a, at_unix_ms=at))
-        return resp.usage
+        return resp.usage  # type: ignore[no-any-return]
 
     async def strangers(self, s: str, n: int, at: int) -> list[pb.CanSendResponse]:
         return [await self.send(s, acct("r"), at + i * 1000) for i in range(n)]

@@ -22,7 +22,10 @@ def test_small_population(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=280, cwd=ROOT,
     )  # fmt: skip
     result = json.loads(out.read_text())
-    assert result["abusers_flagged"] == result["abusers"] > 0
+    # Every obvious abuser is stopped by detection: flagged bulk, or held by the ramp
+    # before its score got there (a fresh burster of a few dozen messages).
+    assert result["abusers_stopped"] == result["abusers"] > 0
+    assert result["abusers_flagged"] >= result["abusers"] - 1
     assert result["spam_denied_share"] >= 0.5
     assert result["legit_wrongly_denied_share"] <= 0.01
     assert result["evaders_caught_share"] >= 0.75

@@ -382,7 +382,9 @@ local function bulk_score(f, now, rec, used, total, cfg)
   x[5] = f.neg
   if f['in'] >= 10 and f.im > 0 then x[6] = math.max(0, 1 - math.sqrt(f.iv) / f.im) end
   -- Today's new recipients against the account's own past (a hijack of an old account).
-  if f.db == math.floor(now / DAY_MS) then
+  -- A young account has no past to compare with: the ramp holds it instead.
+  local young = cfg.ramp_on and rec.ra > 0 and now - rec.ra < cfg.ramp_ms
+  if f.db == math.floor(now / DAY_MS) and not young then
     x[7] = f.dn / math.max(f.bl, cfg.takeover_floor)
   end
   local z = cfg.bias
