@@ -161,6 +161,18 @@ def branches(b: Bench) -> dict[str, dict[str, float]]:
             yield b.send(bulk, b.a("bf", i), f"bf-{i}")
 
     out["bulk_flagged"] = b.run(flagged(), CALLS)
+
+    # A young account on the ramp (registered an hour ago): a stranger is checked
+    # against the day's budget (ZCARD, SCARD, SISMEMBER) and noted (SADD, PEXPIRE).
+    young = [b.a("y", i) for i in range(100)]
+    reg = [T0, int(AccountKind.PERSONAL), 0, 0, T0 - 3_600_000]
+    b.setup(b.fcall("upsert_account", [keys.account_key(y)], reg) for y in young)
+
+    def ramped() -> Iterator[tuple[Any, ...]]:
+        for i in range(10**9):
+            yield b.send(young[i % len(young)], b.a("yr", i), f"y-{i}")
+
+    out["young_stranger"] = b.run(ramped(), CALLS)
     return out
 
 
