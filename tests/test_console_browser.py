@@ -388,6 +388,11 @@ async def test_a_ban_reaches_the_linked_account(
     twin = await scene.account(scene.ring_twin)
     assert list(twin.linked_to_banned) == [scene.ring] and twin.under_review
     assert pb.LINKED_TO_BANNED in twin.usage.flags
+    # Under review: the page shows the day's new conversations against the daily limit.
+    assert twin.usage.HasField("new_conversations_limit")
+    daily = await off_loop(lambda: browser.find_element(By.ID, "daily").text)
+    usage = twin.usage
+    assert daily == f"{usage.new_conversations_today} of {usage.new_conversations_limit}"
     links = await off_loop(lambda: browser.find_element(By.ID, "links").text)
     assert scene.ring in links and scene.ring_neighbour in links and "weak" in links
     assert "a41f9b" not in await off_loop(lambda: browser.page_source)  # kinds, never values
