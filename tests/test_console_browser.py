@@ -25,7 +25,11 @@ import grpc
 import pytest
 import pytest_asyncio
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -238,8 +242,14 @@ async def off_loop(fn: Callable[..., T], *args: Any) -> T:
 def _wait(driver: WebDriver, css: str, text: str = "") -> Any:
     def found(d: WebDriver) -> Any:
         for el in d.find_elements(By.CSS_SELECTOR, css):
-            if text in el.text:
-                return el
+            try:
+                if text in el.text:
+                    return el
+            except WebDriverException as exc:
+                # Chromium reports an element of a page being replaced this way too.
+                if "does not belong to the document" not in str(exc):
+                    raise
+                return False
         return False
 
     # The page may be replaced between finding an element and reading it (a navigation
