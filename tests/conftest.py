@@ -17,6 +17,7 @@ import redis
 from sendgate.config import load_settings
 from sendgate.embedded_redis import RedisProcess, free_port
 from sendgate.server import SendGateServer
+from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
 from tests.cluster import RedisCluster
 
@@ -148,3 +149,27 @@ async def stub_factory() -> AsyncIterator[Callable[[SendGateServer], pb_grpc.Sen
     yield make
     for channel in channels:
         await channel.close()
+
+
+async def approve_exception(
+    sg: pb_grpc.SendGateStub,
+    admin: pb_grpc.SendGateAdminStub,
+    account: str,
+    reason: pb.ExceptionReason.ValueType,
+    extra: int,
+    expires: int,
+    at: int = T0,
+) -> None:
+    """An exception requested and approved at `at`: `extra` more messages until `expires`."""
+    req = await sg.RequestException(
+        pb.RequestExceptionRequest(account=account, reason=reason, note="event", at_unix_ms=at)
+    )
+    await admin.ReviewException(
+        pb.ReviewExceptionRequest(
+            request_id=req.request_id,
+            approve=True,
+            extra_allowance=extra,
+            expires_at=expires,
+            at_unix_ms=at,
+        )
+    )

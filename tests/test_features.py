@@ -13,7 +13,7 @@ import pytest_asyncio
 from sendgate.server import SendGateServer
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import DAY, T0, Backend, ServerFactory, acct
+from tests.conftest import DAY, T0, Backend, ServerFactory, acct, approve_exception
 
 # bf is frozen (biz.lua): every library since issue 11 reads exactly this.
 F_FMT = "<iIiIdddIdIdd"
@@ -176,23 +176,6 @@ async def deny(server_factory: ServerFactory, backend: Backend) -> AsyncIterator
         yield Api(server, ch)
 
 
-async def _approve(
-    api: Api, a: str, reason: pb.ExceptionReason.ValueType, extra: int, expires: int
-) -> None:
-    req = await api.sg.RequestException(
-        pb.RequestExceptionRequest(account=a, reason=reason, note="event", at_unix_ms=T0)
-    )
-    await api.admin.ReviewException(
-        pb.ReviewExceptionRequest(
-            request_id=req.request_id,
-            approve=True,
-            extra_allowance=extra,
-            expires_at=expires,
-            at_unix_ms=T0,
-        )
-    )
-
-
 async def _invite(api: Api, s: str, start: int, n: int) -> list[pb.CanSendResponse]:
     """n strangers, one every 5 to 35 s (uneven, as a person): a burst of invitations."""
     gaps = [5_000 + (i * 7_919) % 30_000 for i in range(n)]
@@ -209,7 +192,9 @@ async def test_an_approved_exception_relaxes_the_features_it_explains(deny: Api)
     # Without an exception the invitations look like bulk: flagged and denied.
     got = await _invite(deny, plain, start, 150)
     assert any(r.reason == pb.SUSPECTED_BULK for r in got)
-    await _approve(deny, organizer, pb.INVITING_TO_LARGE_EVENT, 300, T0 + 5 * DAY)
+    await approve_exception(
+        deny.sg, deny.admin, organizer, pb.INVITING_TO_LARGE_EVENT, 300, T0 + 5 * DAY
+    )
     got = await _invite(deny, organizer, start, 150)
     assert all(r.decision == pb.ALLOW for r in got)
     # The reviewer still sees the features as measured (only the score is relaxed).
@@ -222,7 +207,9 @@ async def test_an_approved_exception_relaxes_the_features_it_explains(deny: Api)
 
 async def test_the_relaxation_ends_with_the_exception(deny: Api) -> None:
     s = acct("organizer")
-    await _approve(deny, s, pb.TALKING_TO_CUSTOMERS_OR_EMPLOYEES, 300, T0 + DAY)
+    await approve_exception(
+        deny.sg, deny.admin, s, pb.TALKING_TO_CUSTOMERS_OR_EMPLOYEES, 300, T0 + DAY
+    )
     # After it expires the same burst is scored in full.
     got = await _invite(deny, s, T0 + 2 * DAY, 150)
     assert any(r.reason == pb.SUSPECTED_BULK for r in got)
@@ -230,7 +217,7 @@ async def test_the_relaxation_ends_with_the_exception(deny: Api) -> None:
 
 async def test_an_exception_does_not_excuse_machine_timing(deny: Api) -> None:
     s = acct("organizer")
-    await _approve(deny, s, pb.INVITING_TO_LARGE_EVENT, 300, T0 + 5 * DAY)
+    await approve_exception(deny.sg, deny.admin, s, pb.INVITING_TO_LARGE_EVENT, 300, T0 + 5 * DAY)
     # Exactly every 10 s, hundreds of strangers, spam reports: not what an event explains.
     start, flagged = T0 + HOUR, False
     for i in range(200):

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from sendgate.v1 import sendgate_pb2 as pb
 from sendgate.v1 import sendgate_pb2_grpc as pb_grpc
-from tests.conftest import DAY, T0, Backend, ServerFactory, acct
+from tests.conftest import DAY, T0, Backend, ServerFactory, acct, approve_exception
 
 BASE, PER_DAY, PER_REPLY = 3, 2, 1
 DAY0 = (T0 // DAY) * DAY  # T0's UTC midnight
@@ -166,18 +166,7 @@ async def test_a_reviewer_clears_it(ramp: Api) -> None:
 async def test_an_approved_exception_lifts_it_until_it_expires(ramp: Api) -> None:
     s = await ramp.young(DAY0)
     at = DAY0 + 3_600_000
-    req = await ramp.sg.RequestException(
-        pb.RequestExceptionRequest(account=s, reason=pb.INVITING_TO_LARGE_EVENT, at_unix_ms=at)
-    )
-    await ramp.admin.ReviewException(
-        pb.ReviewExceptionRequest(
-            request_id=req.request_id,
-            approve=True,
-            extra_allowance=100,
-            expires_at=DAY0 + DAY,
-            at_unix_ms=at,
-        )
-    )
+    await approve_exception(ramp.sg, ramp.admin, s, pb.INVITING_TO_LARGE_EVENT, 100, DAY0 + DAY, at)
     sent = await ramp.strangers(s, BASE + 5, at + 1000)
     assert all(r.decision == pb.ALLOW for r in sent)
     # Expired: the ramp holds again (day 1: BASE + PER_DAY).

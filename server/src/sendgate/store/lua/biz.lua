@@ -366,9 +366,8 @@ end
 -- timing are not explained by any of them.
 local RELAXED = {true, true, true, true, false, false, true}
 
-local function exception_holds(rec, now, used, cfg)
-  return rec.extra ~= nil and rec.expires ~= nil and now < rec.expires and rec.xr > 0
-    and used <= cfg.personal + rec.extra
+local function exception_holds(rec, now, used)
+  return rec.xr > 0 and exception_in_force(rec, now) and used <= cfg.personal + rec.extra
 end
 
 -- The feature vector (see FEATURE_NAMES, as measured: a reviewer sees them raw) and the
@@ -383,17 +382,13 @@ local function bulk_score(f, now, rec, used, total, cfg)
   if f['in'] >= 10 and f.im > 0 then x[6] = math.max(0, 1 - math.sqrt(f.iv) / f.im) end
   -- Today's new recipients against the account's own past (a hijack of an old account).
   -- A young account has no past to compare with: the ramp holds it instead.
-  local young = cfg.ramp_on and rec.ra > 0 and now - rec.ra < cfg.ramp_ms
-  if f.db == math.floor(now / DAY_MS) and not young then
+  if f.db == math.floor(now / DAY_MS) and not young(rec, now) then
     x[7] = f.dn / math.max(f.bl, cfg.takeover_floor)
   end
   local z = cfg.bias
-  if exception_holds(rec, now, used, cfg) then
-    for j = 1, NFEATURES do
-      if not RELAXED[j] then z = z + cfg.weights[j] * x[j] end
-    end
-  else
-    for j = 1, NFEATURES do z = z + cfg.weights[j] * x[j] end
+  local relaxed = exception_holds(rec, now, used)
+  for j = 1, NFEATURES do
+    if not (relaxed and RELAXED[j]) then z = z + cfg.weights[j] * x[j] end
   end
   return 1 / (1 + math.exp(-z)), x
 end
@@ -425,12 +420,7 @@ local function account_view(acct, base, now, cfg, rec, month_label, resets_at, r
   local used, username_used = tonumber(qv[1]) or 0, tonumber(qv[2]) or 0
   local username_limit, kind = cfg.ulimit, rec.kind
   local tier_limit, unique_users_24h, quality, status, flags = business_usage(base, now, cfg, rec)
-  local new_conversations_today, new_conversations_limit = 0, daily_limit(base, now, rec)
-  if new_conversations_limit then
-    new_conversations_today = opened_today(base, now)
-  else
-    new_conversations_limit = -1
-  end
+  local new_conversations_today, new_conversations_limit = daily_usage(base, now, rec)
   local out = {@USAGE@}
   out[#out + 1] = rec.bv and 1 or 0
   out[#out + 1] = rec.iv and 1 or 0

@@ -55,13 +55,6 @@ local function finish(s)
   if s.dirty then save_features(s.base, s.f) end
 end
 
--- The day's new conversations and daily limit, for Usage (-1: no daily limit).
-local function daily_usage(s, now)
-  local dl = daily_limit(s.base, now, s.rec)
-  if dl == nil then return 0, -1 end
-  return opened_today(s.base, now), dl
-end
-
 -- The reply: layout DECISION, then the events.
 local function reply(s, now, resets_at, decision, reason, counted, retry_after, duplicate,
                      used, uused, limit, events, new_conversations_today,
@@ -125,7 +118,7 @@ local function decide(s, now, recipient, mid, via, dry_run)
         if p < newer then at = hb - 1 end
         retry = tonumber(redis.call('HGET', base .. 'mr:' .. string.format('%d', at), mid)) or 0
       end
-      local opened, dl = daily_usage(s, now)
+      local opened, dl = daily_usage(base, now, rec)
       return reply(s, now, resets_at, d, math.floor(code % 32 / 2), code % 2, retry, 1, used, uused,
                    limit, events, opened, dl), qkey, false
     end

@@ -55,13 +55,24 @@ local function pick_month(now)
   return m_label, m_hi, m_key
 end
 
--- The monthly limit in force: by kind, plus an approved, unexpired exception
--- (`rec` is biz.lua's record of the account, read once per call).
+-- An approved exception in force at `now` (`rec` is biz.lua's record of the account,
+-- read once per call).
+local function exception_in_force(rec, now)
+  return rec.extra ~= nil and rec.expires ~= nil and now < rec.expires
+end
+
+-- The monthly limit in force: by kind, plus an approved, unexpired exception.
 local function monthly_limit(rec, now)
   local limit = cfg.personal
   if rec.kind == 2 then limit = cfg.business end
-  if rec.extra and rec.expires and now < rec.expires then limit = limit + rec.extra end
+  if exception_in_force(rec, now) then limit = limit + rec.extra end
   return limit
+end
+
+-- Registered less than cfg.ramp_ms ago, with the ramp on (review.lua ramp_limit); such
+-- an account has no past for the takeover feature to compare with (biz.lua).
+local function young(rec, now)
+  return cfg.ramp_on and rec.ra > 0 and now - rec.ra < cfg.ramp_ms
 end
 
 local function warning_of(used, limit)

@@ -16,10 +16,9 @@
 -- reviewer's clearance (rc, ClearReview) or an approved exception in force are not
 -- held to it. Returns the limit, or nil.
 local function ramp_limit(base, now, rec)
-  if not cfg.ramp_on or rec.kind == 2 or rec.ra <= 0 or rec.ramp_cleared then return nil end
+  if rec.kind == 2 or rec.ramp_cleared or not young(rec, now) then return nil end
+  if exception_in_force(rec, now) then return nil end
   local age = math.max(0, now - rec.ra)
-  if age >= cfg.ramp_ms then return nil end
-  if rec.extra and rec.expires and now < rec.expires then return nil end
   local writers = redis.call('ZCARD', base .. 'in')
   return cfg.ramp_base + cfg.ramp_per_day * math.floor(age / DAY_MS)
     + cfg.ramp_per_reply * writers
@@ -57,6 +56,13 @@ end
 -- Conversations opened today under a daily limit (for Usage).
 local function opened_today(base, now)
   return redis.call('SCARD', base .. 'rv:' .. math.floor(now / DAY_MS))
+end
+
+-- Usage's new_conversations_today and new_conversations_limit (-1: no daily limit).
+local function daily_usage(base, now, rec)
+  local limit = daily_limit(base, now, rec)
+  if limit == nil then return 0, -1 end
+  return opened_today(base, now), limit
 end
 
 local function review_note(day, recipient)
